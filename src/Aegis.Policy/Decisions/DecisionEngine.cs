@@ -1,0 +1,353 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aegis.Policy.Conditions;
+using Aegis.Policy.Matching;
+using Aegis.Policy.Redaction;
+using Aegis.Policy.Resources;
+
+namespace Aegis.Policy.Decisions;
+
+/// <summary>
+/// The decision function: (policy set, input) → decision, per DESIGN.md "Decisions". Pure: no clock, no I/O,
+/// no shared mutable state, so it is safe on any number of threads.
+/// </summary>
+public static class DecisionEngine
+{
+    /// <summary>Decides one call.</summary>
+    public static Decision Decide(PolicySet set, DecisionInput input)
+    {
+        var context = new EvaluationContext(set, input);
+        if (input.Tenant != set.Tenant)
+        {
+            return context.Deny(DecisionReasons.TenantMismatch, $"input tenant \"{input.Tenant}\" is not the bundle's tenant \"{set.Tenant}\"");
+        }
+
+        if (CheckRegion(set, input) is { } regionDenial)
+        {
+            return context.Deny(regionDenial.Reason, regionDenial.Message);
+        }
+
+        var enforced = Evaluate(set.Policies, PolicyMode.Enforce, context, out var anyEnforceSelected);
+        var shadow = EvaluateShadow(set, context);
+        if (!anyEnforceSelected)
+        {
+            return shadow.Count > 0
+                ? context.Result(Effect.Allow, DecisionReasons.ShadowOnly, null, null, null, shadow)
+                : context.Deny(DecisionReasons.NoPolicy, $"no enforce-mode policy of tenant \"{set.Tenant}\" selects agent \"{input.Agent.Id}\"", shadow);
+        }
+
+        if (enforced.Error is not null)
+        {
+            return context.Result(Effect.Deny, DecisionReasons.ConditionError, enforced.Policy, enforced.Rule, enforced.Error, shadow);
+        }
+
+        var reason = enforced.Rule is null ? DecisionReasons.DefaultEffect : DecisionReasons.RuleMatched;
+        if (enforced.Effect is Effect.Allow or Effect.Sanitize && set.Budgets.Length > 0)
+        {
+            return CheckBudgets(context, enforced, reason, shadow);
+        }
+
+        return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers);
+    }
+
+    private static (string Reason, string Message)? CheckRegion(PolicySet set, DecisionInput input)
+    {
+        if (set.InvalidRegions.Length > 0)
+        {
+            return (DecisionReasons.RegionConfigInvalid, $"TenantRegion {string.Join(", ", set.InvalidRegions)} could not be loaded; the tenant is denied until it is fixed");
+        }
+
+        if (set.Region is not { } region)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(input.Region))
+        {
+            return (DecisionReasons.RegionUnknown, "the decision server's region is not configured and the tenant restricts regions");
+        }
+
+        if (!region.Allowed.Contains(input.Region))
+        {
+            return (DecisionReasons.RegionNotAllowed, $"region \"{input.Region}\" is not in the tenant's allowedRegions");
+        }
+
+        if (input.Request is { } request && region.Hosts.Length > 0)
+        {
+            var (host, port) = HostPattern.SplitAuthority(request.Host);
+            foreach (var (pattern, hostRegion) in region.Hosts)
+            {
+                if (!region.Allowed.Contains(hostRegion) && pattern.IsMatch(host, port))
+                {
+                    return (DecisionReasons.EgressRegionNotAllowed, $"host \"{request.Host}\" is in region \"{hostRegion}\", which the tenant does not allow");
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static Outcome Evaluate(IEnumerable<CompiledPolicy> policies, PolicyMode mode, EvaluationContext context, out bool anySelected)
+    {
+        anySelected = false;
+        var best = default(Outcome);
+        var matched = false;
+        CompiledPolicy? defaultPolicy = null;
+        var defaultEffect = Effect.Allow;
+        foreach (var policy in policies)
+        {
+            if (policy.Mode != mode || !policy.Agents.IsMatch(context.Input.Agent.Id))
+            {
+                continue;
+            }
+
+            if (!anySelected || policy.DefaultEffect > defaultEffect)
+            {
+                defaultEffect = policy.DefaultEffect;
+                defaultPolicy = policy;
+            }
+
+            anySelected = true;
+            foreach (var rule in policy.Rules)
+            {
+                if (!Matches(rule, context.Input))
+                {
+                    continue;
+                }
+
+                if (rule.Condition is { } condition)
+                {
+                    var result = condition.Evaluate(context.Variables);
+                    if (result.Failed)
+                    {
+                        // Fail closed: an erroring condition can never silently skip a deny rule.
+                        return new Outcome(Effect.Deny, policy.Id, rule.Name, $"rule \"{rule.Name}\" condition failed: {result.Error}", null, rule.Approval);
+                    }
+
+                    if (!result.Value)
+                    {
+                        continue;
+                    }
+                }
+
+                if (!matched || rule.Effect > best.Effect)
+                {
+                    best = new Outcome(rule.Effect, policy.Id, rule.Name, null, best.Sanitizers, rule.Approval);
+                    matched = true;
+                }
+
+                if (rule.Effect == Effect.Sanitize)
+                {
+                    (best.Sanitizers ?? (best = best with { Sanitizers = [] }).Sanitizers!).Add(rule.Redactor!);
+                }
+                else if (rule.Effect == Effect.Deny && mode == PolicyMode.Enforce)
+                {
+                    return best;
+                }
+            }
+        }
+
+        return matched ? best : new Outcome(defaultEffect, defaultPolicy?.Id, null, null, null, null);
+    }
+
+    private static List<ShadowResult> EvaluateShadow(PolicySet set, EvaluationContext context)
+    {
+        List<ShadowResult>? results = null;
+        foreach (var policy in set.Policies)
+        {
+            if (policy.Mode != PolicyMode.Shadow || !policy.Agents.IsMatch(context.Input.Agent.Id))
+            {
+                continue;
+            }
+
+            var outcome = Evaluate([policy], PolicyMode.Shadow, context, out _);
+            (results ??= []).Add(new ShadowResult(policy.Id, outcome.Rule, outcome.Effect));
+        }
+
+        return results ?? [];
+    }
+
+    private static bool Matches(CompiledRule rule, DecisionInput input)
+    {
+        if (rule.Tools is not null && input.Tool is not null && rule.Tools.IsMatch(input.Tool))
+        {
+            return true;
+        }
+
+        if (rule.Hosts is null || input.Request is not { } request)
+        {
+            return false;
+        }
+
+        if (rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
+        {
+            return false;
+        }
+
+        if (rule.Paths is not null)
+        {
+            var query = request.Path.IndexOf('?', StringComparison.Ordinal);
+            if (!rule.Paths.IsMatch(query < 0 ? request.Path : request.Path[..query]))
+            {
+                return false;
+            }
+        }
+
+        var (host, port) = HostPattern.SplitAuthority(request.Host);
+        foreach (var pattern in rule.Hosts)
+        {
+            if (pattern.IsMatch(host, port))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static Decision CheckBudgets(EvaluationContext context, Outcome enforced, string reason, List<ShadowResult> shadow)
+    {
+        var input = context.Input;
+        decimal? cost = input.Cost;
+        List<BudgetCheck>? checks = null;
+        List<RateLimitDirective>? limits = null;
+        CompiledBudget? exhausted = null;
+        foreach (var budget in context.Set.Budgets)
+        {
+            if (!budget.Agents.IsMatch(input.Agent.Id))
+            {
+                continue;
+            }
+
+            if (cost is null && input.Tool is not null)
+            {
+                foreach (var (tools, perCall) in budget.Prices)
+                {
+                    if (tools.IsMatch(input.Tool))
+                    {
+                        cost = perCall;
+                        break;
+                    }
+                }
+            }
+        }
+
+        foreach (var budget in context.Set.Budgets)
+        {
+            if (!budget.Agents.IsMatch(input.Agent.Id))
+            {
+                continue;
+            }
+
+            var charge = cost ?? 0m;
+            var over = (budget.Daily is { } daily && input.Budget.SpentToday + charge > daily)
+                || (budget.Monthly is { } monthly && input.Budget.SpentThisMonth + charge > monthly);
+            (checks ??= []).Add(new BudgetCheck(budget.Id, budget.Daily, budget.Monthly, input.Budget.SpentToday, input.Budget.SpentThisMonth, over, budget.TimeZone));
+            if (over && (exhausted is null || Severity(budget.OnExhausted) > Severity(exhausted.OnExhausted)))
+            {
+                exhausted = budget;
+            }
+
+            if (budget.RateLimit is { } rate)
+            {
+                (limits ??= []).Add(new RateLimitDirective(budget.Id, rate.RequestsPerMinute, rate.Burst ?? rate.RequestsPerMinute));
+            }
+
+            if (over && budget.OnExhausted == ExhaustedAction.Throttle && budget.Throttle is { } throttle)
+            {
+                (limits ??= []).Add(new RateLimitDirective(budget.Id, throttle.RequestsPerMinute, 1));
+            }
+        }
+
+        var budgetInfo = (cost, (IReadOnlyList<BudgetCheck>?)checks ?? [], (IReadOnlyList<RateLimitDirective>?)limits ?? []);
+        if (exhausted is not null && exhausted.OnExhausted != ExhaustedAction.Throttle)
+        {
+            var effect = exhausted.OnExhausted == ExhaustedAction.Deny ? Effect.Deny : Effect.ApprovalNeeded;
+            var message = $"the call's cost {cost ?? 0m} would exceed budget {exhausted.Id} (spent today {input.Budget.SpentToday}, this month {input.Budget.SpentThisMonth})";
+            return context.Result(effect, DecisionReasons.BudgetExhausted, exhausted.Id, null, message, shadow, null, budgetInfo, exhausted.Approval);
+        }
+
+        return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers, budgetInfo);
+
+        static int Severity(ExhaustedAction action) => action switch
+        {
+            ExhaustedAction.Deny => 3,
+            ExhaustedAction.ApprovalNeeded => 2,
+            _ => 1,
+        };
+    }
+
+    private readonly record struct Outcome(Effect Effect, string? Policy, string? Rule, string? Error, List<Redactor>? Sanitizers, ApprovalSpec? Approval);
+
+    /// <summary>Per-decision state: the CEL variables are built at most once, and only when a condition runs.</summary>
+    private sealed class EvaluationContext(PolicySet set, DecisionInput input)
+    {
+        private Dictionary<string, object?>? _variables;
+
+        public PolicySet Set { get; } = set;
+        public DecisionInput Input { get; } = input;
+
+        public Dictionary<string, object?> Variables => _variables ??= CelValues.Variables(Input, Set);
+
+        public Decision Deny(string reason, string message, List<ShadowResult>? shadow = null) =>
+            Result(Effect.Deny, reason, null, null, message, shadow ?? []);
+
+        public Decision Result(
+            Effect effect,
+            string reason,
+            string? policy,
+            string? rule,
+            string? message,
+            List<ShadowResult> shadow,
+            List<Redactor>? sanitizers = null,
+            (decimal? Cost, IReadOnlyList<BudgetCheck> Checks, IReadOnlyList<RateLimitDirective> Limits)? budget = null,
+            ApprovalSpec? approval = null)
+        {
+            JsonNode? redacted = null;
+            List<RedactionRecord>? redactions = null;
+            if (effect == Effect.Sanitize && sanitizers is not null && Input.Args is { } raw)
+            {
+                redactions = [];
+                redacted = RedactAll(raw, sanitizers, redactions);
+            }
+
+            if (effect == Effect.ApprovalNeeded && approval is null && rule is not null && policy is not null)
+            {
+                approval = FindRule(policy, rule)?.Approval;
+            }
+
+            return new Decision
+            {
+                Effect = effect,
+                Reason = reason,
+                Policy = policy,
+                Rule = rule,
+                Message = message,
+                Revision = Set.Revision,
+                Args = Input.Args,
+                RedactedArgs = redacted,
+                Redactions = redactions ?? [],
+                Shadow = shadow,
+                Cost = budget?.Cost ?? Input.Cost,
+                Approval = effect == Effect.ApprovalNeeded ? approval : null,
+                Budgets = budget?.Checks ?? [],
+                RateLimits = budget?.Limits ?? [],
+            };
+        }
+
+        private CompiledRule? FindRule(string policy, string rule) =>
+            Set.Policies.FirstOrDefault(p => p.Id == policy)?.Rules.FirstOrDefault(r => r.Name == rule);
+
+        private static JsonNode? RedactAll(JsonElement raw, List<Redactor> redactors, List<RedactionRecord> records)
+        {
+            var node = redactors[0].Redact(raw, "args", records);
+            for (var i = 1; i < redactors.Count; i++)
+            {
+                using var doc = JsonDocument.Parse(node!.ToJsonString());
+                node = redactors[i].Redact(doc.RootElement, "args", records);
+            }
+
+            return node;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+using Aegis.Policy.Bundles;
+using Aegis.Policy.Conditions;
+using Aegis.Policy.Matching;
+using Aegis.Policy.Redaction;
+using Aegis.Policy.Resources;
+using Aegis.Policy.Values;
+
+namespace Aegis.Policy.Decisions;
+
+/// <summary>A rule with its globs, CEL condition and redactor compiled.</summary>
+public sealed class CompiledRule
+{
+    public required string Name { get; init; }
+    public required Effect Effect { get; init; }
+    public GlobSet? Tools { get; init; }
+    public HostPattern[]? Hosts { get; init; }
+
+    /// <summary>Upper-case methods; null matches every method.</summary>
+    public string[]? Methods { get; init; }
+
+    public GlobSet? Paths { get; init; }
+    public CelCondition? Condition { get; init; }
+    public ApprovalSpec? Approval { get; init; }
+    public Redactor? Redactor { get; init; }
+
+    /// <summary>True when the rule names egress criteria.</summary>
+    public bool HasEgress => Hosts is not null;
+}
+
+/// <summary>A policy ready for evaluation.</summary>
+public sealed class CompiledPolicy
+{
+    public required string Id { get; init; }
+    public required PolicyMode Mode { get; init; }
+    public required GlobSet Agents { get; init; }
+    public required Effect DefaultEffect { get; init; }
+    public required CompiledRule[] Rules { get; init; }
+}
+
+/// <summary>A budget ready for evaluation.</summary>
+public sealed class CompiledBudget
+{
+    public required string Id { get; init; }
+    public required GlobSet Agents { get; init; }
+    public decimal? Daily { get; init; }
+    public decimal? Monthly { get; init; }
+    public required string TimeZone { get; init; }
+    public required ExhaustedAction OnExhausted { get; init; }
+    public ThrottleSpec? Throttle { get; init; }
+    public RateLimitSpec? RateLimit { get; init; }
+    public ApprovalSpec? Approval { get; init; }
+    public required (GlobSet Tools, decimal PerCall)[] Prices { get; init; }
+}
+
+/// <summary>The tenant's residency rules, intersected over its TenantRegion objects.</summary>
+public sealed class CompiledRegion
+{
+    public required HashSet<string> Allowed { get; init; }
+    public required (HostPattern Host, string Region)[] Hosts { get; init; }
+}
+
+/// <summary>Thrown when bundle data cannot be compiled (it was not produced by a compatible compiler).</summary>
+public sealed class PolicySetException(string message) : Exception(message);
+
+/// <summary>
+/// One tenant's bundle compiled for evaluation: globs, CEL and redaction patterns built once at load, so the
+/// decision path only matches and evaluates. Immutable; swapped whole when a new bundle arrives.
+/// </summary>
+public sealed class PolicySet
+{
+    public required string Tenant { get; init; }
+    public required string Revision { get; init; }
+    public required CompiledPolicy[] Policies { get; init; }
+    public required CompiledBudget[] Budgets { get; init; }
+    public CompiledRegion? Region { get; init; }
+
+    /// <summary>Ids of TenantRegion objects that failed to compile; any entry denies the tenant.</summary>
+    public required string[] InvalidRegions { get; init; }
+
+    /// <summary>Compiles bundle content produced by <see cref="BundleCompiler"/>.</summary>
+    public static PolicySet From(BundleContent content) => Load(content.Document, content.Revision);
+
+    /// <summary>Compiles a bundle document; throws <see cref="PolicySetException"/> naming the first bad field.</summary>
+    public static PolicySet Load(BundleDocument document, string revision)
+    {
+        var policies = document.Policies.Select(p => CompilePolicy(p)).ToArray();
+        var budgets = document.Budgets.Select(CompileBudget).ToArray();
+        CompiledRegion? region = null;
+        if (document.Regions.Count > 0)
+        {
+            var allowed = new HashSet<string>(document.Regions[0].Spec.AllowedRegions, StringComparer.Ordinal);
+            foreach (var r in document.Regions.Skip(1))
+            {
+                allowed.IntersectWith(r.Spec.AllowedRegions);
+            }
+
+            region = new CompiledRegion
+            {
+                Allowed = allowed,
+                Hosts = [.. document.Regions.SelectMany(r => (r.Spec.RegionHosts ?? []).SelectMany(kv =>
+                    kv.Value.Select(h => (Compile(() => HostPattern.Compile(h), r.Id, $"regionHosts.{kv.Key}"), kv.Key))))],
+            };
+        }
+
+        return new PolicySet
+        {
+            Tenant = document.Tenant,
+            Revision = revision,
+            Policies = policies,
+            Budgets = budgets,
+            Region = region,
+            InvalidRegions = [.. document.InvalidRegions],
+        };
+    }
+
+    private static CompiledPolicy CompilePolicy(BundlePolicy policy) => new()
+    {
+        Id = policy.Id,
+        Mode = policy.Spec.Mode,
+        Agents = Compile(() => GlobSet.Of(policy.Spec.Agents), policy.Id, "spec.agents"),
+        DefaultEffect = policy.Spec.DefaultEffect,
+        Rules = [.. policy.Spec.Rules.Select((r, i) => CompileRule(policy.Id, r, i))],
+    };
+
+    private static CompiledRule CompileRule(string policyId, PolicyRule rule, int index)
+    {
+        var path = $"spec.rules[{index}]";
+        CelCondition? condition = null;
+        if (rule.When is { } when && !CelCondition.TryCompile(when, out condition, out var celError))
+        {
+            throw new PolicySetException($"{policyId}: {path}.when: {celError}");
+        }
+
+        Redactor? redactor = null;
+        if (rule.Redact is { Count: > 0 } redact)
+        {
+            var patterns = new List<RedactionPattern>();
+
+            // Built-in detectors run most specific first, so a phone pattern never eats a card number.
+            foreach (var name in Detectors.Names)
+            {
+                if (redact.FirstOrDefault(r => r.Detector == name) is { } d)
+                {
+                    patterns.Add(Detectors.Create(name, d.Replacement));
+                }
+            }
+
+            foreach (var r in redact.Where(r => r.Pattern is not null))
+            {
+                if (!Detectors.TryCreatePattern(r.Pattern!, r.Replacement, out var pattern, out var patternError))
+                {
+                    throw new PolicySetException($"{policyId}: {path}.redact: {patternError}");
+                }
+
+                patterns.Add(pattern);
+            }
+
+            redactor = new Redactor(patterns);
+        }
+
+        var egress = rule.Match.Egress;
+        return new CompiledRule
+        {
+            Name = rule.Name,
+            Effect = rule.Effect,
+            Tools = rule.Match.Tools is { Count: > 0 } tools ? Compile(() => GlobSet.Of(tools), policyId, $"{path}.match.tools") : null,
+            Hosts = egress is null ? null : Compile(() => (egress.Hosts ?? ["*"]).Select(HostPattern.Compile).ToArray(), policyId, $"{path}.match.egress.hosts"),
+            Methods = egress?.Methods is { Count: > 0 } methods && !methods.Contains("*") ? [.. methods.Select(m => m.ToUpperInvariant())] : null,
+            Paths = egress?.Paths is { Count: > 0 } paths ? Compile(() => GlobSet.Of(paths), policyId, $"{path}.match.egress.paths") : null,
+            Condition = condition,
+            Approval = rule.Approval,
+            Redactor = redactor,
+        };
+    }
+
+    private static CompiledBudget CompileBudget(BundleBudget budget) => new()
+    {
+        Id = budget.Id,
+        Agents = Compile(() => GlobSet.Of(budget.Spec.Agents), budget.Id, "spec.agents"),
+        Daily = ParseMoney(budget.Spec.Daily, budget.Id, "spec.daily"),
+        Monthly = ParseMoney(budget.Spec.Monthly, budget.Id, "spec.monthly"),
+        TimeZone = budget.Spec.TimeZone ?? "UTC",
+        OnExhausted = budget.Spec.OnExhausted,
+        Throttle = budget.Spec.Throttle,
+        RateLimit = budget.Spec.RateLimit,
+        Approval = budget.Spec.Approval,
+        Prices = [.. (budget.Spec.Prices ?? []).Select((p, i) =>
+            (Compile(() => GlobSet.Of(p.Tools), budget.Id, $"spec.prices[{i}].tools"), ParseMoney(p.PerCall, budget.Id, $"spec.prices[{i}].perCall")!.Value))],
+    };
+
+    private static decimal? ParseMoney(string? text, string id, string field) =>
+        text is null ? null
+        : Money.TryParse(text, out var value, out var error) ? value
+        : throw new PolicySetException($"{id}: {field}: {error}");
+
+    private static T Compile<T>(Func<T> compile, string id, string field)
+    {
+        try
+        {
+            return compile();
+        }
+        catch (FormatException e)
+        {
+            throw new PolicySetException($"{id}: {field}: {e.Message}");
+        }
+    }
+}

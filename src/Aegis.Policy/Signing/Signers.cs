@@ -1,0 +1,79 @@
+using NSec.Cryptography;
+
+namespace Aegis.Policy.Signing;
+
+/// <summary>Produces EdDSA signatures for bundles and tokens; local keys now, KMS-backed keys later.</summary>
+public interface ISigner
+{
+    /// <summary>The key id that verifiers look up in the JWKS.</summary>
+    string KeyId { get; }
+
+    /// <summary>The JWS algorithm name (always "EdDSA" for Aegis).</summary>
+    string Algorithm { get; }
+
+    /// <summary>Signs <paramref name="data"/> (pure Ed25519 over the bytes as given).</summary>
+    ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
+}
+
+/// <summary>An Ed25519 key held in process memory, loaded from or saved to PKCS#8 PEM.</summary>
+public sealed class LocalEd25519Signer : ISigner, IDisposable
+{
+    private static readonly SignatureAlgorithm Ed25519 = SignatureAlgorithm.Ed25519;
+    private readonly Key _key;
+
+    private LocalEd25519Signer(Key key, string? keyId)
+    {
+        _key = key;
+        PublicKey = key.PublicKey.Export(KeyBlobFormat.RawPublicKey);
+        KeyId = keyId ?? JsonWebKey.ForEd25519(PublicKey).Kid!;
+    }
+
+    public string KeyId { get; }
+
+    public string Algorithm => "EdDSA";
+
+    /// <summary>The raw 32-byte public key.</summary>
+    public byte[] PublicKey { get; }
+
+    /// <summary>A fresh key.</summary>
+    public static LocalEd25519Signer Generate() =>
+        new(Key.Create(Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }), null);
+
+    /// <summary>Loads a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") Ed25519 key; the kid defaults to its JWK thumbprint.</summary>
+    public static LocalEd25519Signer FromPem(string pem, string? keyId = null)
+    {
+        var parameters = new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport };
+        if (!Key.TryImport(Ed25519, System.Text.Encoding.ASCII.GetBytes(pem.Trim()), KeyBlobFormat.PkixPrivateKeyText, out var key, parameters) || key is null)
+        {
+            throw new FormatException("not an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----)");
+        }
+
+        return new LocalEd25519Signer(key, keyId);
+    }
+
+    /// <summary>The private key as PKCS#8 PEM.</summary>
+    public string ExportPem() => System.Text.Encoding.ASCII.GetString(_key.Export(KeyBlobFormat.PkixPrivateKeyText));
+
+    /// <summary>The public JWK for this key.</summary>
+    public JsonWebKey PublicJwk => JsonWebKey.ForEd25519(PublicKey, KeyId);
+
+    public ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Ed25519.Sign(_key, data.Span));
+
+    public void Dispose() => _key.Dispose();
+}
+
+/// <summary>Verifies raw Ed25519 signatures.</summary>
+public static class Ed25519Verifier
+{
+    /// <summary>True when <paramref name="signature"/> is a valid signature of <paramref name="data"/> by <paramref name="publicKey"/>.</summary>
+    public static bool Verify(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
+    {
+        if (signature.Length != 64 || !PublicKey.TryImport(SignatureAlgorithm.Ed25519, publicKey, KeyBlobFormat.RawPublicKey, out var key) || key is null)
+        {
+            return false;
+        }
+
+        return SignatureAlgorithm.Ed25519.Verify(key, data, signature);
+    }
+}
