@@ -1,0 +1,81 @@
+using System.Text;
+using Aegis.Policy.Signing;
+using Aegis.TestSupport;
+
+namespace Aegis.Policy.Tests.Signing;
+
+public class SigningTests
+{
+    [Fact]
+    public void LocalSigner_PemRoundTrip_KeepsKeyAndKid()
+    {
+        using var original = LocalEd25519Signer.Generate();
+        var pem = original.ExportPem();
+        using var loaded = LocalEd25519Signer.FromPem(pem);
+
+        Assert.StartsWith("-----BEGIN PRIVATE KEY-----", pem, StringComparison.Ordinal);
+        Assert.Equal(original.PublicKey, loaded.PublicKey);
+        Assert.Equal(original.KeyId, loaded.KeyId);
+    }
+
+    [Fact]
+    public void FromPem_NotAKey_Throws()
+    {
+        var e = Assert.Throws<FormatException>(() => LocalEd25519Signer.FromPem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"));
+        Assert.Contains("PKCS#8", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Jwk_Rfc8037Example_HasTheRfc7638Thumbprint()
+    {
+        // RFC 8037 appendix A.2/A.3: the public key and its JWK thumbprint.
+        var jwk = JsonWebKey.ForEd25519(Convert.FromHexString("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"));
+        Assert.Equal("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", jwk.X);
+        Assert.Equal("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", jwk.Kid);
+        Assert.Equal(("OKP", "Ed25519", "EdDSA", "sig"), (jwk.Kty, jwk.Crv, jwk.Alg, jwk.Use));
+    }
+
+    [Fact]
+    public async Task CompactJws_SignThenVerify_RoundTripsAndRejectsOtherKeys()
+    {
+        var token = await CompactJws.SignAsync("""{"hello":"world"}"""u8.ToArray(), TestKeys.Signer);
+
+        Assert.True(CompactJws.TryParse(token, out var jws, out var error), error);
+        Assert.Equal("EdDSA", jws.Algorithm);
+        Assert.Equal(TestKeys.Signer.KeyId, jws.KeyId);
+        Assert.Equal("""{"hello":"world"}""", Encoding.UTF8.GetString(jws.Payload));
+        Assert.True(jws.VerifyEd25519(TestKeys.Signer.PublicKey));
+        Assert.False(jws.VerifyEd25519(TestKeys.Stranger.PublicKey));
+    }
+
+    [Theory]
+    [InlineData("a.b")]
+    [InlineData("a.b.c.d")]
+    [InlineData("!!!.e30.AA")]
+    [InlineData("e30.e30.AA")]
+    [InlineData("bnVsbA.e30.AA")]
+    public void CompactJws_Malformed_IsRefused(string token)
+    {
+        Assert.False(CompactJws.TryParse(token, out _, out var error));
+        Assert.NotEmpty(error);
+    }
+
+    [Fact]
+    public void Jwks_ParseAndFind_OnlyReturnsEd25519Keys()
+    {
+        var json = $$"""
+            {"keys":[
+              {"kty":"RSA","kid":"rsa","n":"x","e":"AQAB"},
+              {"kty":"OKP","crv":"X25519","kid":"x","x":"{{TestKeys.Signer.PublicJwk.X}}"},
+              {{System.Text.Json.JsonSerializer.Serialize(TestKeys.Signer.PublicJwk)}}
+            ]}
+            """;
+        var set = JsonWebKeySet.Parse(json);
+
+        Assert.Equal(TestKeys.Signer.PublicKey, set.FindEd25519(TestKeys.Signer.KeyId));
+        Assert.Null(set.FindEd25519("rsa"));
+        Assert.Null(set.FindEd25519("x"));
+        Assert.Throws<FormatException>(() => JsonWebKeySet.Parse("""{"nokeys":1}"""));
+        Assert.Throws<FormatException>(() => JsonWebKeySet.Parse("not json"));
+    }
+}
