@@ -1,0 +1,51 @@
+# Aegis: runtime governance for AI agents on Kubernetes.
+# `make help` lists the targets. Every target installs what it needs on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+SOLUTION    := Aegis.Operator.sln
+CONFIG      ?= Debug
+AEGIS       := dotnet run --project src/Aegis.Cli --no-launch-profile --
+STATE_DIR   ?= .aegis
+BENCH_ARGS  ?= --filter '*' --job short
+
+.PHONY: help deps build test run bench crds clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+
+deps: ## Check the toolchain (the .NET 10 SDK) and restore NuGet packages
+	@command -v dotnet >/dev/null || { echo "error: the .NET SDK is not installed (https://dot.net, version in global.json)"; exit 1; }
+	@dotnet --version | grep -q '^10\.' || { echo "error: .NET SDK 10 is required, found $$(dotnet --version)"; exit 1; }
+	dotnet restore $(SOLUTION)
+
+build: deps ## Build every project (warnings are errors)
+	dotnet build $(SOLUTION) -c $(CONFIG) --no-restore
+
+test: build ## Run every test suite, then the policy tests of samples/; ends with "N passed, M failed"
+	@dotnet test $(SOLUTION) -c $(CONFIG) --no-build 2>&1 | tee .test-output.log; status=$${PIPESTATUS[0]}; \
+	 $(AEGIS) test samples/ | tee -a .test-output.log; status2=$${PIPESTATUS[0]}; \
+	 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($$i == "Passed:") p += $$(i+1); if ($$i == "Failed:") f += $$(i+1) } } \
+	      /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "%d passed, %d failed\n", p, f }' .test-output.log; \
+	 rm -f .test-output.log; exit $$(( status || status2 ))
+
+run: build ## Validate, test, compile, sign, verify and evaluate the samples with a development key in .aegis/
+	@mkdir -p $(STATE_DIR)
+	@test -f $(STATE_DIR)/keys/signing-key.pem || $(AEGIS) keys generate --out $(STATE_DIR)/keys
+	$(AEGIS) validate samples/
+	$(AEGIS) test samples/
+	$(AEGIS) compile samples/ --key $(STATE_DIR)/keys/signing-key.pem --out $(STATE_DIR)/bundles
+	$(AEGIS) verify $(STATE_DIR)/bundles/acme.tar.gz --jwks $(STATE_DIR)/keys/jwks.json --tenant acme
+	$(AEGIS) eval --policies samples/ --input samples/fintech/inputs/large-transfer.json
+
+bench: deps ## Run the BenchmarkDotNet suites (BENCH_ARGS='--filter *Decision*' to narrow)
+	dotnet run -c Release --project tests/Aegis.Benchmarks -- $(BENCH_ARGS)
+
+crds: ## Generate crds/*.yaml from the C# model (arrives with the operator, issue #4)
+	@echo "crds: CRD generation is built by the operator issue (#4); crds/ holds no generated files yet." >&2; exit 2
+
+clean: ## Remove build output and local state
+	dotnet clean $(SOLUTION) >/dev/null
+	rm -rf $(STATE_DIR) BenchmarkDotNet.Artifacts
