@@ -1,5 +1,3 @@
-using Cel;
-
 namespace Aegis.Policy.Conditions;
 
 /// <summary>Outcome of evaluating a condition: true, false, or an error (which callers must fail closed on).</summary>
@@ -12,98 +10,89 @@ public readonly record struct ConditionResult(bool Value, string? Error)
     public bool Failed => Error is not null;
 }
 
-/// <summary>A CEL `when` expression compiled once at bundle load and evaluated per decision.</summary>
+/// <summary>
+/// A CEL `when` expression compiled once at bundle load into a tree of evaluator nodes, evaluated per decision
+/// without parsing, reflection or exceptions. Immutable and safe to share between threads.
+/// </summary>
 public sealed class CelCondition
 {
-    /// <summary>The variables a condition may use.</summary>
+    /// <summary>The variables a condition may use, in the index order of <see cref="CelScope.Variable"/>.</summary>
     public static readonly string[] Variables = ["agent", "tool", "args", "request", "cost", "budget", "region", "now"];
 
-    private static readonly CelEnvironment Environment = new([], "");
-    private static readonly Lock CompileLock = new();
-    private readonly CelProgramDelegate _program;
+    private readonly CelNode _root;
+    private readonly int _localSlots;
 
-    private CelCondition(string expression, CelProgramDelegate program)
+    private CelCondition(string expression, CelNode root, int localSlots)
     {
         Expression = expression;
-        _program = program;
+        _root = root;
+        _localSlots = localSlots;
     }
 
     /// <summary>The source expression.</summary>
     public string Expression { get; }
 
-    /// <summary>Compiles <paramref name="expression"/> and checks that it only names known variables and yields a boolean.</summary>
+    /// <summary>Compiles <paramref name="expression"/>: syntax, known names and functions, and a boolean result.</summary>
     public static bool TryCompile(string expression, out CelCondition condition, out string error)
     {
         condition = null!;
-        CelProgramDelegate program;
         try
         {
-            // The environment's parser is not documented as thread-safe; compiling is rare (bundle load).
-            lock (CompileLock)
-            {
-                program = Environment.Compile(expression);
-            }
+            var (root, slots) = CelParser.Parse(expression, Variables);
+            condition = new CelCondition(expression, root, slots);
         }
-        catch (Exception e) when (e is CelException or InvalidOperationException or ArgumentException)
+        catch (CelCompileException e)
         {
-            error = "CEL does not compile: " + e.Message;
+            error = $"CEL does not compile at position {e.Position + 1}: {e.Message}";
             return false;
         }
 
-        // The library resolves names only at evaluation: probe once with every variable present and empty.
-        try
+        // A result that is not a boolean with every variable present (a bare `tool`) is a mistake, not a policy.
+        var probe = condition._root.Eval(ProbeScope.Instance, condition._localSlots > 0 ? new object?[condition._localSlots] : null);
+        if (probe is not (bool or CelError))
         {
-            var result = program(ProbeVariables());
-            if (result is not bool)
-            {
-                error = $"CEL must evaluate to a boolean, but \"{expression}\" gives {Describe(result)}";
-                return false;
-            }
-        }
-        catch (CelUndeclaredReferenceException e)
-        {
-            error = $"CEL refers to an unknown variable ({e.Message}); available: {string.Join(", ", Variables)}";
+            error = $"CEL must evaluate to a boolean, but \"{expression}\" gives a {CelRuntime.TypeName(probe)}";
+            condition = null!;
             return false;
         }
-        catch (Exception e) when (e is CelException or InvalidOperationException or InvalidCastException or ArgumentException or KeyNotFoundException)
-        {
-            // Errors on empty probe data (a missing args field) are expected; evaluation fails closed at decision time.
-        }
 
-        condition = new CelCondition(expression, program);
         error = "";
         return true;
     }
 
-    /// <summary>Evaluates against one decision's variables; exceptions and non-boolean results become errors.</summary>
-    public ConditionResult Evaluate(IDictionary<string, object?> variables)
+    /// <summary>Evaluates against one decision's variables; errors and non-boolean results are failures.</summary>
+    public ConditionResult Evaluate(CelScope scope)
     {
-        try
+        var result = _root.Eval(scope, _localSlots > 0 ? new object?[_localSlots] : null);
+        return result switch
         {
-            return _program(variables!) switch
-            {
-                true => ConditionResult.True,
-                false => ConditionResult.False,
-                var other => new ConditionResult(false, $"condition gave {Describe(other)}, not a boolean"),
-            };
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return new ConditionResult(false, e.Message);
-        }
+            true => ConditionResult.True,
+            false => ConditionResult.False,
+            CelError e => new ConditionResult(false, e.Message),
+            var other => new ConditionResult(false, $"condition gave a {CelRuntime.TypeName(other)}, not a boolean"),
+        };
     }
 
-    private static string Describe(object? value) => value is null ? "null" : $"a {value.GetType().Name} ({value})";
+    /// <summary>Evaluates against variables given by name (tests and tools).</summary>
+    public ConditionResult Evaluate(IReadOnlyDictionary<string, object?> variables) => Evaluate(new DictionaryCelScope(variables));
 
-    private static Dictionary<string, object?> ProbeVariables() => new()
+    /// <summary>Every variable present with an empty value of its type.</summary>
+    private sealed class ProbeScope : CelScope
     {
-        ["agent"] = new Dictionary<string, object?> { ["id"] = "", ["tenant"] = "", ["org"] = "", ["scopes"] = new List<object?>() },
-        ["tool"] = "",
-        ["args"] = new Dictionary<string, object?>(),
-        ["request"] = new Dictionary<string, object?> { ["method"] = "", ["host"] = "", ["path"] = "", ["headers"] = new Dictionary<string, object?>() },
-        ["cost"] = 0.0,
-        ["budget"] = new Dictionary<string, object?> { ["spent"] = 0.0, ["limit"] = 0.0, ["spentToday"] = 0.0, ["spentThisMonth"] = 0.0, ["daily"] = 0.0, ["monthly"] = 0.0 },
-        ["region"] = "",
-        ["now"] = DateTimeOffset.UnixEpoch,
-    };
+        public static readonly ProbeScope Instance = new();
+
+        private static readonly object?[] Values =
+        [
+            new Dictionary<string, object?> { ["id"] = "", ["tenant"] = "", ["org"] = "", ["scopes"] = new List<object?>() },
+            "",
+            new Dictionary<string, object?>(),
+            new Dictionary<string, object?> { ["method"] = "", ["host"] = "", ["path"] = "", ["headers"] = new Dictionary<string, object?>() },
+            0.0,
+            new Dictionary<string, object?> { ["spent"] = 0.0, ["limit"] = 0.0, ["spentToday"] = 0.0, ["spentThisMonth"] = 0.0, ["daily"] = 0.0, ["monthly"] = 0.0 },
+            "",
+            DateTimeOffset.UnixEpoch,
+        ];
+
+        public override object? Variable(int index) => Values[index];
+    }
 }

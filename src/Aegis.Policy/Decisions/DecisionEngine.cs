@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Aegis.Policy.Conditions;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
@@ -117,7 +116,7 @@ public static class DecisionEngine
 
                 if (rule.Condition is { } condition)
                 {
-                    var result = condition.Evaluate(context.Variables);
+                    var result = condition.Evaluate(context.Scope);
                     if (result.Failed)
                     {
                         // Fail closed: an erroring condition can never silently skip a deny rule.
@@ -282,12 +281,12 @@ public static class DecisionEngine
     /// <summary>Per-decision state: the CEL variables are built at most once, and only when a condition runs.</summary>
     private sealed class EvaluationContext(PolicySet set, DecisionInput input)
     {
-        private Dictionary<string, object?>? _variables;
+        private DecisionScope? _scope;
 
         public PolicySet Set { get; } = set;
         public DecisionInput Input { get; } = input;
 
-        public Dictionary<string, object?> Variables => _variables ??= CelValues.Variables(Input, Set);
+        public DecisionScope Scope => _scope ??= new DecisionScope(Input, Set);
 
         public Decision Deny(string reason, string message, List<ShadowResult>? shadow = null) =>
             Result(Effect.Deny, reason, null, null, message, shadow ?? []);

@@ -7,7 +7,7 @@ public class CelConditionTests
     [Fact]
     public void Evaluate_OneCompiledConditionOnFourThreads_AllResultsCorrect()
     {
-        // The library does not document thread safety; bundles share one compiled delegate across requests.
+        // Bundles share one compiled condition across request threads: evaluation must not share mutable state.
         Assert.True(CelCondition.TryCompile("args.amount > 5000.0 && args.currency in ['USD', 'EUR']", out var condition, out var error), error);
         var failures = 0;
         Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, worker =>
