@@ -13,6 +13,7 @@ namespace Aegis.Benchmarks;
 /// YAML load and validation, compile + sign + pack, verify, and compiling the verified bundle for evaluation.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class BundleBenchmarks
 {
     private string _yaml = null!;

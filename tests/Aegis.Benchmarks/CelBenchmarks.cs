@@ -6,6 +6,7 @@ namespace Aegis.Benchmarks;
 
 /// <summary>One compiled CEL condition evaluated over JSON arguments read in place.</summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class CelBenchmarks
 {
     private CelCondition _condition = null!;

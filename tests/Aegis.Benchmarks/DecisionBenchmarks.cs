@@ -7,13 +7,22 @@ namespace Aegis.Benchmarks;
 
 /// <summary>
 /// One decision against a tenant with 10 / 100 / 1,000 glob-matched rules (10 rules per policy), with and
-/// without CEL conditions. The call matches the last rule of the last policy, so every rule is scanned.
+/// without CEL conditions. The call matches the last rule of the last policy. <see cref="ColdTool"/> gives every
+/// call a tool name never seen before, so the per-tool candidate list is computed by a scan of every rule
+/// (what the first call of a new tool pays); otherwise the steady state of an agent calling its tools is measured.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn]
 public class DecisionBenchmarks
 {
+    private const int ColdNames = 1_000_000;
     private PolicySet _set = null!;
     private DecisionInput _input = null!;
+    private DecisionInput[] _coldInputs = [];
+    private int _next;
+
+    [Params(false, true)]
+    public bool ColdTool { get; set; }
 
     [Params(10, 100, 1000)]
     public int Rules { get; set; }
@@ -35,6 +44,12 @@ public class DecisionBenchmarks
             Args = args.RootElement.Clone(),
             Region = "eu-west-1",
         };
+        if (ColdTool)
+        {
+            // Far more distinct names than the memo keeps (10,000), so nearly every call scans.
+            _coldInputs = [.. Enumerable.Range(0, ColdNames).Select(i => _input with { Tool = $"{_input.Tool}-{i}" })];
+        }
+
         var check = DecisionEngine.Decide(_set, _input);
         if (check.Effect != Aegis.Policy.Resources.Effect.Allow || check.Rule is null)
         {
@@ -43,5 +58,5 @@ public class DecisionBenchmarks
     }
 
     [Benchmark]
-    public Decision Decide() => DecisionEngine.Decide(_set, _input);
+    public Decision Decide() => DecisionEngine.Decide(_set, ColdTool ? _coldInputs[_next++ % ColdNames] : _input);
 }

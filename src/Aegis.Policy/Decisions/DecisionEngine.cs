@@ -26,15 +26,16 @@ public static class DecisionEngine
             return context.Deny(regionDenial.Reason, regionDenial.Message);
         }
 
-        var enforced = Evaluate(set.Policies, PolicyMode.Enforce, context, out var anyEnforceSelected);
-        var shadow = EvaluateShadow(set, context);
-        if (!anyEnforceSelected)
+        var view = set.ViewFor(input.Agent.Id);
+        var shadow = view.AnyShadow ? EvaluateShadow(set, view, context) : [];
+        if (!view.AnyEnforce)
         {
             return shadow.Count > 0
                 ? context.Result(Effect.Allow, DecisionReasons.ShadowOnly, null, null, null, shadow)
                 : context.Deny(DecisionReasons.NoPolicy, $"no enforce-mode policy of tenant \"{set.Tenant}\" selects agent \"{input.Agent.Id}\"", shadow);
         }
 
+        var enforced = Evaluate(set, view, onlyPolicy: -1, context);
         if (enforced.Error is not null)
         {
             return context.Result(Effect.Deny, DecisionReasons.ConditionError, enforced.Policy, enforced.Rule, enforced.Error, shadow);
@@ -86,98 +87,109 @@ public static class DecisionEngine
         return null;
     }
 
-    private static Outcome Evaluate(IEnumerable<CompiledPolicy> policies, PolicyMode mode, EvaluationContext context, out bool anySelected)
+    /// <summary>
+    /// Evaluates the candidate rules (those whose tools match, plus egress rules for HTTP calls) in tie-break order:
+    /// either the enforce policies selecting the agent (<paramref name="onlyPolicy"/> = -1) or one shadow policy.
+    /// </summary>
+    private static Outcome Evaluate(PolicySet set, AgentView view, int onlyPolicy, EvaluationContext context)
     {
-        anySelected = false;
+        var input = context.Input;
+        var rules = set.Rules;
+        var byTool = input.Tool is { } tool ? set.ToolCandidates(tool) : [];
+        var byEgress = input.Request is not null ? set.EgressRules : [];
         var best = default(Outcome);
         var matched = false;
-        CompiledPolicy? defaultPolicy = null;
-        var defaultEffect = Effect.Allow;
-        foreach (var policy in policies)
+        int t = 0, e = 0;
+        while (t < byTool.Length || e < byEgress.Length)
         {
-            if (policy.Mode != mode || !policy.Agents.IsMatch(context.Input.Agent.Id))
+            // Merge the two ascending index lists so rules are seen in policy order, then rule order.
+            int index;
+            bool toolMatched;
+            if (e >= byEgress.Length || (t < byTool.Length && byTool[t] <= byEgress[e]))
+            {
+                index = byTool[t++];
+                toolMatched = true;
+                if (e < byEgress.Length && byEgress[e] == index)
+                {
+                    e++;
+                }
+            }
+            else
+            {
+                index = byEgress[e++];
+                toolMatched = false;
+            }
+
+            var (policyIndex, rule) = rules[index];
+            if (onlyPolicy >= 0 ? policyIndex != onlyPolicy : !view.Selected[policyIndex] || set.Policies[policyIndex].Mode != PolicyMode.Enforce)
             {
                 continue;
             }
 
-            if (!anySelected || policy.DefaultEffect > defaultEffect)
+            if (!toolMatched && !EgressMatches(rule, input.Request!))
             {
-                defaultEffect = policy.DefaultEffect;
-                defaultPolicy = policy;
+                continue;
             }
 
-            anySelected = true;
-            foreach (var rule in policy.Rules)
+            var policyId = set.Policies[policyIndex].Id;
+            if (rule.Condition is { } condition)
             {
-                if (!Matches(rule, context.Input))
+                var result = condition.Evaluate(context.Scope);
+                if (result.Failed)
+                {
+                    // Fail closed: an erroring condition can never silently skip a deny rule.
+                    return new Outcome(Effect.Deny, policyId, rule.Name, $"rule \"{rule.Name}\" condition failed: {result.Error}", null, rule.Approval);
+                }
+
+                if (!result.Value)
                 {
                     continue;
                 }
-
-                if (rule.Condition is { } condition)
-                {
-                    var result = condition.Evaluate(context.Scope);
-                    if (result.Failed)
-                    {
-                        // Fail closed: an erroring condition can never silently skip a deny rule.
-                        return new Outcome(Effect.Deny, policy.Id, rule.Name, $"rule \"{rule.Name}\" condition failed: {result.Error}", null, rule.Approval);
-                    }
-
-                    if (!result.Value)
-                    {
-                        continue;
-                    }
-                }
-
-                if (!matched || rule.Effect > best.Effect)
-                {
-                    best = new Outcome(rule.Effect, policy.Id, rule.Name, null, best.Sanitizers, rule.Approval);
-                    matched = true;
-                }
-
-                if (rule.Effect == Effect.Sanitize)
-                {
-                    (best.Sanitizers ?? (best = best with { Sanitizers = [] }).Sanitizers!).Add(rule.Redactor!);
-                }
-                else if (rule.Effect == Effect.Deny && mode == PolicyMode.Enforce)
-                {
-                    return best;
-                }
             }
-        }
 
-        return matched ? best : new Outcome(defaultEffect, defaultPolicy?.Id, null, null, null, null);
-    }
-
-    private static List<ShadowResult> EvaluateShadow(PolicySet set, EvaluationContext context)
-    {
-        List<ShadowResult>? results = null;
-        foreach (var policy in set.Policies)
-        {
-            if (policy.Mode != PolicyMode.Shadow || !policy.Agents.IsMatch(context.Input.Agent.Id))
+            if (!matched || rule.Effect > best.Effect)
             {
-                continue;
+                best = new Outcome(rule.Effect, policyId, rule.Name, null, best.Sanitizers, rule.Approval);
+                matched = true;
             }
 
-            var outcome = Evaluate([policy], PolicyMode.Shadow, context, out _);
-            (results ??= []).Add(new ShadowResult(policy.Id, outcome.Rule, outcome.Effect));
+            if (rule.Effect == Effect.Sanitize)
+            {
+                (best.Sanitizers ?? (best = best with { Sanitizers = [] }).Sanitizers!).Add(rule.Redactor!);
+            }
+            else if (rule.Effect == Effect.Deny && onlyPolicy < 0)
+            {
+                return best;
+            }
         }
 
-        return results ?? [];
+        if (matched)
+        {
+            return best;
+        }
+
+        return onlyPolicy >= 0
+            ? new Outcome(set.Policies[onlyPolicy].DefaultEffect, set.Policies[onlyPolicy].Id, null, null, null, null)
+            : new Outcome(view.DefaultEffect, view.DefaultPolicy, null, null, null, null);
     }
 
-    private static bool Matches(CompiledRule rule, DecisionInput input)
+    private static List<ShadowResult> EvaluateShadow(PolicySet set, AgentView view, EvaluationContext context)
     {
-        if (rule.Tools is not null && input.Tool is not null && rule.Tools.IsMatch(input.Tool))
+        var results = new List<ShadowResult>();
+        for (var i = 0; i < set.Policies.Length; i++)
         {
-            return true;
+            if (view.Selected[i] && set.Policies[i].Mode == PolicyMode.Shadow)
+            {
+                var outcome = Evaluate(set, view, onlyPolicy: i, context);
+                results.Add(new ShadowResult(set.Policies[i].Id, outcome.Rule, outcome.Effect));
+            }
         }
 
-        if (rule.Hosts is null || input.Request is not { } request)
-        {
-            return false;
-        }
+        return results;
+    }
 
+    private static bool EgressMatches(CompiledRule rule, EgressRequest request)
+    {
         if (rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
         {
             return false;
@@ -193,7 +205,7 @@ public static class DecisionEngine
         }
 
         var (host, port) = HostPattern.SplitAuthority(request.Host);
-        foreach (var pattern in rule.Hosts)
+        foreach (var pattern in rule.Hosts!)
         {
             if (pattern.IsMatch(host, port))
             {

@@ -59,6 +59,19 @@ public sealed class CompiledRegion
     public required (HostPattern Host, string Region)[] Hosts { get; init; }
 }
 
+/// <summary>A rule with the index of its policy in <see cref="PolicySet.Policies"/>.</summary>
+public readonly record struct RuleRef(int PolicyIndex, CompiledRule Rule);
+
+/// <summary>Which policies select one agent, and what their default effects combine to.</summary>
+public sealed class AgentView
+{
+    public required bool[] Selected { get; init; }
+    public required bool AnyEnforce { get; init; }
+    public required bool AnyShadow { get; init; }
+    public required Effect DefaultEffect { get; init; }
+    public string? DefaultPolicy { get; init; }
+}
+
 /// <summary>Thrown when bundle data cannot be compiled (it was not produced by a compatible compiler).</summary>
 public sealed class PolicySetException(string message) : Exception(message);
 
@@ -76,6 +89,99 @@ public sealed class PolicySet
 
     /// <summary>Ids of TenantRegion objects that failed to compile; any entry denies the tenant.</summary>
     public required string[] InvalidRegions { get; init; }
+
+    /// <summary>Most distinct tool names and agent ids remembered; beyond that, lookups are computed each time.</summary>
+    public const int MaxMemoEntries = 10_000;
+
+    private RuleRef[]? _rules;
+    private int[]? _egressRules;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _toolCandidates = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AgentView> _agentViews = new(StringComparer.Ordinal);
+
+    // ConcurrentDictionary.Count takes every lock; these counters keep the bound check cheap on the decision path.
+    private int _toolCandidateCount;
+    private int _agentViewCount;
+
+    /// <summary>Every rule of every policy, in policy order then rule order (the tie-break order).</summary>
+    public RuleRef[] Rules => _rules ??= [.. Policies.SelectMany((p, i) => p.Rules.Select(r => new RuleRef(i, r)))];
+
+    /// <summary>Indexes into <see cref="Rules"/> of the rules with egress criteria, ascending.</summary>
+    public int[] EgressRules => _egressRules ??= [.. Rules.Select((r, i) => (r, i)).Where(x => x.r.Rule.HasEgress).Select(x => x.i)];
+
+    /// <summary>
+    /// Indexes into <see cref="Rules"/> of the rules whose tool globs match <paramref name="tool"/>, ascending.
+    /// Remembered per tool name (agents call the same tools over and over), up to <see cref="MaxMemoEntries"/>.
+    /// </summary>
+    public int[] ToolCandidates(string tool)
+    {
+        if (_toolCandidates.TryGetValue(tool, out var cached))
+        {
+            return cached;
+        }
+
+        var rules = Rules;
+        var matches = new List<int>();
+        for (var i = 0; i < rules.Length; i++)
+        {
+            if (rules[i].Rule.Tools is { } tools && tools.IsMatch(tool))
+            {
+                matches.Add(i);
+            }
+        }
+
+        int[] result = [.. matches];
+        if (Volatile.Read(ref _toolCandidateCount) < MaxMemoEntries && _toolCandidates.TryAdd(tool, result))
+        {
+            Interlocked.Increment(ref _toolCandidateCount);
+        }
+
+        return result;
+    }
+
+    /// <summary>The policies that select <paramref name="agentId"/>, remembered per agent like <see cref="ToolCandidates"/>.</summary>
+    public AgentView ViewFor(string agentId)
+    {
+        if (_agentViews.TryGetValue(agentId, out var cached))
+        {
+            return cached;
+        }
+
+        var selected = new bool[Policies.Length];
+        bool anyEnforce = false, anyShadow = false;
+        var defaultEffect = Effect.Allow;
+        string? defaultPolicy = null;
+        for (var i = 0; i < Policies.Length; i++)
+        {
+            var policy = Policies[i];
+            if (!policy.Agents.IsMatch(agentId))
+            {
+                continue;
+            }
+
+            selected[i] = true;
+            if (policy.Mode == PolicyMode.Shadow)
+            {
+                anyShadow = true;
+                continue;
+            }
+
+            if (!anyEnforce || policy.DefaultEffect > defaultEffect)
+            {
+                defaultEffect = policy.DefaultEffect;
+                defaultPolicy = policy.Id;
+            }
+
+            anyEnforce = true;
+        }
+
+        var view = new AgentView { Selected = selected, AnyEnforce = anyEnforce, AnyShadow = anyShadow, DefaultEffect = defaultEffect, DefaultPolicy = defaultPolicy };
+        if (Volatile.Read(ref _agentViewCount) < MaxMemoEntries && _agentViews.TryAdd(agentId, view))
+        {
+            Interlocked.Increment(ref _agentViewCount);
+        }
+
+        return view;
+    }
 
     /// <summary>Compiles bundle content produced by <see cref="BundleCompiler"/>.</summary>
     public static PolicySet From(BundleContent content) => Load(content.Document, content.Revision);
