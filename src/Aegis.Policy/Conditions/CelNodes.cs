@@ -392,7 +392,7 @@ internal static class CelFunctions
                 Expect(1);
                 return new FunctionNode(name, all, v => v[0] switch
                 {
-                    string s when ParseDuration(s) is TimeSpan d => d,
+                    string s when Values.GoDuration.ParseSigned(s) is TimeSpan d => d,
                     TimeSpan d => d,
                     var x => new CelError($"duration() needs a string such as \"90s\" or \"1h30m\", got {Describe(x)}"),
                 });
@@ -504,7 +504,7 @@ internal static class CelFunctions
 
         if (v.Length == 2)
         {
-            if (v[1] is not string zone || !TryZone(zone, out var tz))
+            if (v[1] is not string zone || !Values.TimeZones.TryFind(zone, out var tz))
             {
                 return new CelError($"{name}(): unknown time zone {Describe(v[1])}");
             }
@@ -528,81 +528,5 @@ internal static class CelFunctions
             "getMinutes" => (long)t.Minute,
             _ => (long)t.Second,
         };
-    }
-
-    private static bool TryZone(string id, out TimeZoneInfo zone)
-    {
-        try
-        {
-            zone = TimeZoneInfo.FindSystemTimeZoneById(id);
-            return true;
-        }
-        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
-        {
-            zone = TimeZoneInfo.Utc;
-            return false;
-        }
-    }
-
-    /// <summary>cel-spec durations: an optional sign and decimal numbers with units h, m, s, ms, us, ns.</summary>
-    public static TimeSpan? ParseDuration(string text)
-    {
-        var negative = text.StartsWith('-');
-        var body = negative || text.StartsWith('+') ? text[1..] : text;
-        if (body == "0")
-        {
-            return TimeSpan.Zero;
-        }
-
-        if (body.Length == 0)
-        {
-            return null;
-        }
-
-        decimal ticks = 0;
-        var i = 0;
-        while (i < body.Length)
-        {
-            var start = i;
-            while (i < body.Length && (char.IsAsciiDigit(body[i]) || body[i] == '.'))
-            {
-                i++;
-            }
-
-            if (!decimal.TryParse(body.AsSpan(start, i - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n))
-            {
-                return null;
-            }
-
-            var unitStart = i;
-            while (i < body.Length && char.IsAsciiLetter(body[i]))
-            {
-                i++;
-            }
-
-            decimal? per = body[unitStart..i] switch
-            {
-                "h" => TimeSpan.TicksPerHour,
-                "m" => TimeSpan.TicksPerMinute,
-                "s" => TimeSpan.TicksPerSecond,
-                "ms" => TimeSpan.TicksPerMillisecond,
-                "us" => 10,
-                "ns" => 0.01m,
-                _ => null,
-            };
-            if (per is null)
-            {
-                return null;
-            }
-
-            ticks += n * per.Value;
-            if (ticks > TimeSpan.MaxValue.Ticks)
-            {
-                return null;
-            }
-        }
-
-        var span = TimeSpan.FromTicks((long)ticks);
-        return negative ? -span : span;
     }
 }

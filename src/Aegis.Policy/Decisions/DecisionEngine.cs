@@ -47,7 +47,7 @@ public static class DecisionEngine
             return CheckBudgets(context, enforced, reason, shadow);
         }
 
-        return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers);
+        return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers, approval: enforced.Approval);
     }
 
     private static (string Reason, string Message)? CheckRegion(PolicySet set, DecisionInput input)
@@ -99,6 +99,7 @@ public static class DecisionEngine
         var byEgress = input.Request is not null ? set.EgressRules : [];
         var best = default(Outcome);
         var matched = false;
+        List<Redactor>? sanitizers = null;
         int t = 0, e = 0;
         while (t < byTool.Length || e < byEgress.Length)
         {
@@ -149,13 +150,14 @@ public static class DecisionEngine
 
             if (!matched || rule.Effect > best.Effect)
             {
-                best = new Outcome(rule.Effect, policyId, rule.Name, null, best.Sanitizers, rule.Approval);
+                best = new Outcome(rule.Effect, policyId, rule.Name, null, null, rule.Approval);
                 matched = true;
             }
 
             if (rule.Effect == Effect.Sanitize)
             {
-                (best.Sanitizers ?? (best = best with { Sanitizers = [] }).Sanitizers!).Add(rule.Redactor!);
+                // Every matching sanitize rule contributes its redactions, not only the first.
+                (sanitizers ??= []).Add(rule.Redactor!);
             }
             else if (rule.Effect == Effect.Deny && onlyPolicy < 0)
             {
@@ -165,7 +167,7 @@ public static class DecisionEngine
 
         if (matched)
         {
-            return best;
+            return best with { Sanitizers = sanitizers };
         }
 
         return onlyPolicy >= 0
@@ -322,11 +324,6 @@ public static class DecisionEngine
                 redacted = RedactAll(raw, sanitizers, redactions);
             }
 
-            if (effect == Effect.ApprovalNeeded && approval is null && rule is not null && policy is not null)
-            {
-                approval = FindRule(policy, rule)?.Approval;
-            }
-
             return new Decision
             {
                 Effect = effect,
@@ -345,9 +342,6 @@ public static class DecisionEngine
                 RateLimits = budget?.Limits ?? [],
             };
         }
-
-        private CompiledRule? FindRule(string policy, string rule) =>
-            Set.Policies.FirstOrDefault(p => p.Id == policy)?.Rules.FirstOrDefault(r => r.Name == rule);
 
         private static JsonNode? RedactAll(JsonElement raw, List<Redactor> redactors, List<RedactionRecord> records)
         {

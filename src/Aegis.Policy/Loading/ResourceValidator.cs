@@ -258,7 +258,7 @@ public static partial class ResourceValidator
             error("spec", "must set daily, monthly or rateLimit (a budget with none of them limits nothing)");
         }
 
-        if (spec.TimeZone is { } zone && !TryFindTimeZone(zone))
+        if (spec.TimeZone is { } zone && !TimeZones.TryFind(zone, out _))
         {
             error("spec.timeZone", $"must be an IANA time zone such as \"Europe/Berlin\", got \"{zone}\"");
         }
@@ -385,19 +385,6 @@ public static partial class ResourceValidator
             {
                 error($"{path}[{i}]", $"\"{patterns[i]}\" {globError}");
             }
-        }
-    }
-
-    internal static bool TryFindTimeZone(string id)
-    {
-        try
-        {
-            TimeZoneInfo.FindSystemTimeZoneById(id);
-            return true;
-        }
-        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
-        {
-            return false;
         }
     }
 }
