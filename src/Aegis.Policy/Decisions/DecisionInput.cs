@@ -87,11 +87,8 @@ public sealed record DecisionInput
                     headers);
             }
 
+            // Neither a tool nor a request is allowed: such a call matches no rule, so the default effects decide.
             var tool = OptionalString(json, "tool", "");
-            if (tool is null && request is null)
-            {
-                throw new InputException("tool", "input must name a tool or an egress request");
-            }
 
             JsonElement? args = null;
             if (json.TryGetProperty("args", out var a) && a.ValueKind != JsonValueKind.Null)

@@ -79,6 +79,7 @@ public class DecisionSemanticsTests
             PolicyFixtures.Policy("c", "acme", Rule("ok", "pay", "allow", ", when: \"'pay' in agent.scopes && region == 'eu-west-1' && cost < 1.0\"")),
             """{"tenant":"acme","agent":{"id":"bot","scopes":["pay"]},"tool":"pay","cost":"0.5","region":"eu-west-1"}""", "allow", "ok", DecisionReasons.RuleMatched
         },
+        { "neither tool nor request: only the defaults apply", Combining, """{"tenant":"acme","agent":{"id":"bot"}}""", "deny", null, DecisionReasons.DefaultEffect },
         { "tenant mismatch", Combining, """{"tenant":"other","agent":{"id":"bot"},"tool":"t.a"}""", "deny", null, DecisionReasons.TenantMismatch },
     };
 

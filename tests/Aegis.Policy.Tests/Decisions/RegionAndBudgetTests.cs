@@ -157,7 +157,7 @@ public class RegionAndBudgetTests
         Assert.Equal("input: tenant: is required", Error("""{"agent":{"id":"a"},"tool":"x"}"""));
         Assert.Equal("input: agent: is required and must be an object with an id", Error("""{"tenant":"t","tool":"x"}"""));
         Assert.Equal("input: agent.id: is required", Error("""{"tenant":"t","agent":{},"tool":"x"}"""));
-        Assert.Equal("input: tool: input must name a tool or an egress request", Error("""{"tenant":"t","agent":{"id":"a"}}"""));
+        Assert.Equal("input: tool: must be a string", Error("""{"tenant":"t","agent":{"id":"a"},"tool":5}"""));
         Assert.Equal("input: cost: money must be a decimal string such as \"0.25\"", Error("""{"tenant":"t","agent":{"id":"a"},"tool":"x","cost":0.25}"""));
         Assert.StartsWith("input: budget.spentToday: must not be negative", Error("""{"tenant":"t","agent":{"id":"a"},"tool":"x","budget":{"spentToday":"-1"}}"""), StringComparison.Ordinal);
         Assert.Equal("input: args: must be a JSON object", Error("""{"tenant":"t","agent":{"id":"a"},"tool":"x","args":[1]}"""));
