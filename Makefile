@@ -10,8 +10,9 @@ CONFIG      ?= Debug
 AEGIS       := dotnet run --project src/Aegis.Cli --no-launch-profile --
 STATE_DIR   ?= .aegis
 BENCH_ARGS  ?= --filter '*' --job short
+REGION      ?= eu-west-1
 
-.PHONY: help deps build test run bench crds clean
+.PHONY: help deps build test run demo bench crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,7 +32,10 @@ test: build ## Run every test suite, then the policy tests of samples/; ends wit
 	      /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "%d passed, %d failed\n", p, f }' .test-output.log; \
 	 rm -f .test-output.log; exit $$(( status || status2 ))
 
-run: build ## Validate, test, compile, sign, verify and evaluate the samples with a development key in .aegis/
+run: build ## Serve the samples: the decision server (gRPC :9191, HTTP :8181) with a dev key in .aegis/, reloading on change
+	$(AEGIS) serve --manifests samples/ --region $(REGION) --state-dir $(STATE_DIR)
+
+demo: build ## Validate, test, compile, sign, verify and evaluate the samples once, without serving
 	@mkdir -p $(STATE_DIR)
 	@test -f $(STATE_DIR)/keys/signing-key.pem || $(AEGIS) keys generate --out $(STATE_DIR)/keys
 	$(AEGIS) validate samples/

@@ -21,6 +21,8 @@ public static class AegisCommand
             KeysCommand.Create(console),
             EvalCommand.Create(console),
             TestCommand.Create(console),
+            ServeCommand.Create(console),
+            TokenCommand.Create(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

@@ -29,15 +29,20 @@ internal static class KeysCommand
 
             dir.Create();
             using var signer = LocalEd25519Signer.Generate();
-            WritePrivate(keyPath, signer.ExportPem());
-            var jwksPath = Path.Combine(dir.FullName, JwksFile);
-            File.WriteAllText(jwksPath, new JsonWebKeySet([signer.PublicJwk]).ToJson() + "\n");
+            WriteKeyPair(signer, dir.FullName);
             console.Out.WriteLine($"kid\t{signer.KeyId}");
             console.Out.WriteLine($"key\t{keyPath}");
-            console.Out.WriteLine($"jwks\t{jwksPath}");
+            console.Out.WriteLine($"jwks\t{Path.Combine(dir.FullName, JwksFile)}");
             return 0;
         });
         return new Command("keys", "Manage signing keys") { generate };
+    }
+
+    /// <summary>Writes signing-key.pem (owner-only) and jwks.json into <paramref name="dir"/>.</summary>
+    public static void WriteKeyPair(LocalEd25519Signer signer, string dir)
+    {
+        WritePrivate(Path.Combine(dir, PrivateKeyFile), signer.ExportPem());
+        File.WriteAllText(Path.Combine(dir, JwksFile), new JsonWebKeySet([signer.PublicJwk]).ToJson() + "\n");
     }
 
     private static void WritePrivate(string path, string pem)

@@ -52,6 +52,9 @@ public sealed class Decision
     public JsonNode? RedactedArgs { get; init; }
 
     public IReadOnlyList<RedactionRecord> Redactions { get; init; } = [];
+
+    /// <summary>The redactors of every matching sanitize rule (for headers, which the caller redacts itself).</summary>
+    public IReadOnlyList<Redactor> Redactors { get; init; } = [];
     public IReadOnlyList<ShadowResult> Shadow { get; init; } = [];
 
     /// <summary>The cost charged to budgets for this call (caller's estimate, else the budget's price).</summary>

@@ -335,6 +335,7 @@ public static class DecisionEngine
                 Args = Input.Args,
                 RedactedArgs = redacted,
                 Redactions = redactions ?? [],
+                Redactors = effect == Effect.Sanitize && sanitizers is not null ? sanitizers : [],
                 Shadow = shadow,
                 Cost = budget?.Cost ?? Input.Cost,
                 Approval = effect == Effect.ApprovalNeeded ? approval : null,

@@ -1,0 +1,143 @@
+using System.CommandLine;
+using Aegis.Decision.Hosting;
+using Aegis.Policy.Bundles;
+using Aegis.Policy.Loading;
+using Aegis.Policy.Signing;
+
+namespace Aegis.Cli.Commands;
+
+/// <summary>
+/// <c>aegis serve --manifests DIR</c>: the decision server on its embedded default. Compiles the manifests with a
+/// development key kept in <c>.aegis/</c>, serves exactly as in a cluster from memory, and recompiles on change.
+/// </summary>
+internal static class ServeCommand
+{
+    public const string DefaultStateDir = ".aegis";
+
+    public static Command Create(CliConsole console)
+    {
+        var manifests = new Option<DirectoryInfo>("--manifests") { Description = "Folder of Aegis manifests (watched)", Required = true };
+        var region = new Option<string?>("--region") { Description = "Region this server runs in (needed by tenants with a TenantRegion)" };
+        var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
+        var grpcPort = new Option<int>("--grpc-port") { Description = "ext_authz gRPC port", DefaultValueFactory = _ => 9191 };
+        var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
+        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key and in-memory stores") { manifests, region, stateDir, grpcPort, httpPort };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var source = parse.GetValue(manifests)!;
+            if (!source.Exists)
+            {
+                console.Error.WriteLine($"{source.FullName}: no such directory");
+                return AegisCommand.BadInput;
+            }
+
+            var state = parse.GetValue(stateDir)!;
+            var keysDir = Path.Combine(state.FullName, "keys");
+            var bundlesDir = Path.Combine(state.FullName, "bundles");
+            Directory.CreateDirectory(bundlesDir);
+            using var signer = LoadOrCreateKey(keysDir, console);
+            var compiler = new ManifestCompiler(source.FullName, bundlesDir, signer, console);
+            var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
+
+            await using var server = await DecisionServer.StartAsync(new DecisionServerOptions
+            {
+                BundleDirectory = bundlesDir,
+                JwksPath = Path.Combine(keysDir, KeysCommand.JwksFile),
+                Region = parse.GetValue(region),
+                Tenants = tenants,
+                GrpcPort = parse.GetValue(grpcPort),
+                HttpPort = parse.GetValue(httpPort),
+                BundleRescan = TimeSpan.FromSeconds(2),
+            }, cancellationToken: cancellationToken).ConfigureAwait(false);
+
+            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region));
+            using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
+            using var changed = new SemaphoreSlim(0);
+            watcher.Changed += (_, _) => changed.Release();
+            watcher.Created += (_, _) => changed.Release();
+            watcher.Deleted += (_, _) => changed.Release();
+            watcher.Renamed += (_, _) => changed.Release();
+            try
+            {
+                while (true)
+                {
+                    await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+                    while (changed.CurrentCount > 0)
+                    {
+                        await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    console.Out.WriteLine("manifests changed; recompiling");
+                    await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                console.Out.WriteLine("stopping");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static LocalEd25519Signer LoadOrCreateKey(string keysDir, CliConsole console)
+    {
+        var keyPath = Path.Combine(keysDir, KeysCommand.PrivateKeyFile);
+        if (File.Exists(keyPath))
+        {
+            return LocalEd25519Signer.FromPem(File.ReadAllText(keyPath));
+        }
+
+        Directory.CreateDirectory(keysDir);
+        var signer = LocalEd25519Signer.Generate();
+        KeysCommand.WriteKeyPair(signer, keysDir);
+        console.Out.WriteLine($"generated a development signing key in {keysDir} (kid {signer.KeyId})");
+        return signer;
+    }
+
+    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region)
+    {
+        console.Out.WriteLine($"""
+            aegis decision server (standalone) on manifests {manifests}
+              tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
+              region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
+              ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
+              JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide
+              health / metrics      http://127.0.0.1:{server.HttpPort}/readyz  /metrics
+
+            try it:
+              TOKEN=$(dotnet run --project src/Aegis.Cli -- token --tenant {(tenants.Count > 0 ? tenants[0] : "acme")} --agent payments-bot)
+              curl -s http://127.0.0.1:{server.HttpPort}/v1/decide -H "authorization: Bearer $TOKEN" \
+                -d '{"{"}"tool":"stripe.transfer","args":{"{"}"amount":7500,"currency":"USD"{"}"}{"}"}'
+            """);
+    }
+
+    /// <summary>Compiles the manifests folder into signed bundles; a tenant with errors keeps its last good bundle.</summary>
+    private sealed class ManifestCompiler(string manifests, string bundlesDir, LocalEd25519Signer signer, CliConsole console)
+    {
+        public async Task<IReadOnlyList<string>> CompileAsync(CancellationToken cancellationToken)
+        {
+            var load = ManifestLoader.LoadPaths([manifests]);
+            ValidateCommand.PrintErrors(load, console);
+            var tenants = BundleCompiler.Tenants(load);
+            foreach (var tenant in tenants)
+            {
+                var bad = load.Rejected.Where(r => r.Tenant == tenant).ToList();
+                if (bad.Count > 0)
+                {
+                    console.Error.WriteLine($"{tenant}: keeping the last good bundle; {bad.Count} invalid object(s)");
+                    continue;
+                }
+
+                var content = BundleCompiler.Compile(tenant, load.Objects);
+                var archive = await BundleArchive.SignAndPackAsync(content, signer, cancellationToken).ConfigureAwait(false);
+                await AtomicFile.WriteAsync(Path.Combine(bundlesDir, tenant + ".tar.gz"), archive, cancellationToken).ConfigureAwait(false);
+                console.Out.WriteLine($"{tenant}\trevision {content.Revision}");
+            }
+
+            return tenants;
+        }
+    }
+}

@@ -1,0 +1,170 @@
+using System.Text.Json;
+using Aegis.Decision.Bundles;
+using Aegis.Decision.Telemetry;
+using Aegis.Policy.Decisions;
+
+namespace Aegis.Decision.Api;
+
+/// <summary>The HTTP side of the decision server: <c>POST /v1/decide</c>, health, readiness and metrics.</summary>
+public static class DecisionApi
+{
+    /// <summary>Most bytes a /v1/decide body may have.</summary>
+    public const int MaxBodyBytes = 1024 * 1024;
+
+    public static void Map(IEndpointRouteBuilder app, IReadOnlyList<string> requiredTenants)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", (BundleStore bundles) =>
+        {
+            var missing = requiredTenants.Where(t => bundles.Get(t) is null).ToList();
+            return missing.Count == 0 && (requiredTenants.Count > 0 || !bundles.Bundles.IsEmpty)
+                ? Results.Text("ready\n")
+                : Results.Text($"not ready: no valid bundle for {(missing.Count > 0 ? string.Join(", ", missing) : "any tenant")}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        app.MapGet("/metrics", (DecisionTelemetry telemetry, BundleStore bundles, TimeProvider time) =>
+            Results.Text(telemetry.WritePrometheus(bundles, time.GetUtcNow()), "text/plain; version=0.0.4"));
+        app.MapPost("/v1/decide", DecideAsync);
+    }
+
+    private static async Task<IResult> DecideAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)
+    {
+        if (http.ContentLength > MaxBodyBytes)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes");
+        }
+
+        JsonDocument doc;
+        try
+        {
+            doc = await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message);
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (!TryRead(root, http, out var request, out var error))
+            {
+                return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, error);
+            }
+
+            var outcome = await decisions.DecideAsync(request, cancellationToken).ConfigureAwait(false);
+            if (outcome.Kind == OutcomeKind.Unauthenticated)
+            {
+                return Problem(StatusCodes.Status401Unauthorized, outcome.Reason, outcome.Message ?? "", outcome.DecisionId);
+            }
+
+            return Results.Text(OutcomeJson(outcome), "application/json", statusCode: StatusCodes.Status200OK);
+        }
+    }
+
+    /// <summary>Reads the same input as <c>aegis eval</c>; the agent comes from the token, and tenant/agent.id, if given, must match it.</summary>
+    private static bool TryRead(JsonElement root, HttpRequest http, out DecisionRequest request, out string error)
+    {
+        request = null!;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            error = "the body must be a JSON object";
+            return false;
+        }
+
+        var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
+            : http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim()
+            : null;
+
+        // Reuse the CLI's input parser for every field; the token fills tenant and agent when they are left out.
+        if (!DecisionInput.TryParse(WithIdentity(root), out var input, out error))
+        {
+            return false;
+        }
+
+        request = new DecisionRequest
+        {
+            Token = token,
+            ExpectedTenant = root.TryGetProperty("tenant", out _) ? input.Tenant : null,
+            ExpectedAgent = root.TryGetProperty("agent", out _) ? input.Agent.Id : null,
+            Tool = input.Tool,
+            Args = input.Args,
+            Request = input.Request,
+            Cost = input.Cost,
+            TraceParent = http.Headers.TryGetValue("traceparent", out var tp) ? tp.ToString() : null,
+        };
+        return true;
+    }
+
+    private static JsonElement WithIdentity(JsonElement root)
+    {
+        if (root.TryGetProperty("tenant", out _) && root.TryGetProperty("agent", out _))
+        {
+            return root;
+        }
+
+        var node = System.Text.Json.Nodes.JsonNode.Parse(root.GetRawText())!.AsObject();
+        node["tenant"] ??= "-";
+        node["agent"] ??= new System.Text.Json.Nodes.JsonObject { ["id"] = "-" };
+        return JsonSerializer.SerializeToElement(node);
+    }
+
+    /// <summary>The decision as <c>aegis eval</c> prints it, plus <c>decisionId</c> and (when limited) <c>retryAfter</c>.</summary>
+    public static string OutcomeJson(DecisionOutcome outcome)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            if (outcome.Decision is { } decision && outcome.Reason == decision.Reason && outcome.Effect == decision.Effect)
+            {
+                var node = JsonDocument.Parse(DecisionJson.ToJson(decision, indented: false));
+                writer.WriteStartObject();
+                writer.WriteString("decisionId", outcome.DecisionId);
+                foreach (var property in node.RootElement.EnumerateObject())
+                {
+                    property.WriteTo(writer);
+                }
+
+                WriteRetry(writer, outcome);
+                writer.WriteEndObject();
+                node.Dispose();
+            }
+            else
+            {
+                writer.WriteStartObject();
+                writer.WriteString("decisionId", outcome.DecisionId);
+                writer.WriteString("effect", DecisionJson.EffectName(outcome.Effect));
+                writer.WriteString("reason", outcome.Reason);
+                if (outcome.Policy is not null)
+                {
+                    writer.WriteString("policy", outcome.Policy);
+                }
+
+                if (outcome.Message is not null)
+                {
+                    writer.WriteString("message", outcome.Message);
+                }
+
+                if (outcome.Revision is not null)
+                {
+                    writer.WriteString("revision", outcome.Revision);
+                }
+
+                WriteRetry(writer, outcome);
+                writer.WriteEndObject();
+            }
+        }
+
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    private static void WriteRetry(Utf8JsonWriter writer, DecisionOutcome outcome)
+    {
+        if (outcome.RetryAfter is { } wait)
+        {
+            writer.WriteNumber("retryAfter", long.Parse(ExtAuthz.CheckRequestMapper.RetryAfterSeconds(wait), System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    private static IResult Problem(int status, string reason, string message, string? decisionId = null) =>
+        Results.Json(new Dictionary<string, string?> { ["decisionId"] = decisionId, ["reason"] = reason, ["message"] = message }, statusCode: status);
+}

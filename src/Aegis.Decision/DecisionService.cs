@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Aegis.Decision.Bundles;
+using Aegis.Decision.Identity;
+using Aegis.Decision.State;
+using Aegis.Decision.Telemetry;
+using Aegis.Policy.Decisions;
+using Aegis.Policy.Identity;
+using Aegis.Policy.Resources;
+using Aegis.Policy.Values;
+
+namespace Aegis.Decision;
+
+/// <summary>A call to decide, as either front end (Envoy ext_authz or the JSON API) received it.</summary>
+public sealed record DecisionRequest
+{
+    public string? Token { get; init; }
+
+    /// <summary>Tenant and agent the sidecar was configured with (ext_authz context extensions), if any.</summary>
+    public string? ExpectedTenant { get; init; }
+
+    public string? ExpectedAgent { get; init; }
+    public string? Tool { get; init; }
+    public JsonElement? Args { get; init; }
+    public EgressRequest? Request { get; init; }
+    public decimal? Cost { get; init; }
+    public string? TraceParent { get; init; }
+}
+
+/// <summary>How a front end should answer.</summary>
+public enum OutcomeKind
+{
+    /// <summary>Let the call through (allow, sanitize).</summary>
+    Allowed,
+
+    /// <summary>Refuse (deny).</summary>
+    Denied,
+
+    /// <summary>Refuse until a person approves.</summary>
+    ApprovalRequired,
+
+    /// <summary>Refuse for now: a budget or rate limit (429 with retry-after).</summary>
+    Limited,
+
+    /// <summary>Refuse: no valid agent token (401).</summary>
+    Unauthenticated,
+}
+
+/// <summary>The answer to one <see cref="DecisionRequest"/>.</summary>
+public sealed record DecisionOutcome(
+    string DecisionId,
+    OutcomeKind Kind,
+    Effect Effect,
+    string Reason,
+    string? Policy,
+    string? Rule,
+    string? Message,
+    string? Revision,
+    Aegis.Policy.Decisions.Decision? Decision,
+    AgentToken? Agent,
+    TimeSpan? RetryAfter = null);
+
+/// <summary>Where the decision server's state lives; in-memory for standalone mode, Redis in clusters.</summary>
+public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds);
+
+/// <summary>Reasons the server adds to the engine's.</summary>
+public static class ServerReasons
+{
+    public const string NoBundle = "no_bundle";
+    public const string BudgetStoreUnavailable = "budget_store_unavailable";
+    public const string RateLimited = "rate_limited";
+    public const string TenantMismatch = "tenant_mismatch";
+    public const string AgentMismatch = "agent_mismatch";
+    public const string TokenReplayed = "token_replayed";
+    public const string RequestMalformed = "request_malformed";
+}
+
+/// <summary>
+/// The request path shared by both front ends: identify the agent, find its tenant's bundle, read live spend,
+/// decide, then reserve budget and rate-limit tokens. Every failure is a denial with a named reason.
+/// </summary>
+public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region)
+{
+    public async Task<DecisionOutcome> DecideAsync(DecisionRequest request, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var decisionId = Guid.CreateVersion7().ToString("N");
+        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
+        using var span = DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
+        DecisionOutcome outcome;
+        try
+        {
+            outcome = await DecideCoreAsync(decisionId, request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Never allow because something failed: an unexpected error is a denial that says so.
+            outcome = Deny(decisionId, "internal_error", e.GetType().Name + ": " + e.Message, null);
+        }
+
+        var effect = DecisionJson.EffectName(outcome.Effect);
+        telemetry.Record(effect, outcome.Reason, Stopwatch.GetElapsedTime(started));
+        foreach (var shadow in outcome.Decision?.Shadow ?? [])
+        {
+            telemetry.RecordShadow(shadow.Policy, DecisionJson.EffectName(shadow.Effect));
+        }
+
+        if (span is not null)
+        {
+            span.SetTag("aegis.decision_id", decisionId);
+            span.SetTag("aegis.tenant", outcome.Agent?.Tenant);
+            span.SetTag("aegis.agent_id", outcome.Agent?.AgentId);
+            span.SetTag("aegis.tool", request.Tool ?? request.Request?.Host);
+            span.SetTag("aegis.policy_version", outcome.Revision);
+            span.SetTag("aegis.cost_estimate", outcome.Decision?.Cost is { } cost ? Money.Format(cost) : null);
+            span.SetTag("aegis.effect", effect);
+            span.SetTag("aegis.rule", outcome.Rule is null ? outcome.Policy : $"{outcome.Policy}/{outcome.Rule}");
+            span.SetTag("aegis.reason", outcome.Reason);
+            span.SetTag("aegis.shadow_effect", outcome.Decision?.Shadow is { Count: > 0 } s ? string.Join(",", s.Select(x => $"{x.Policy}={DecisionJson.EffectName(x.Effect)}")) : null);
+            span.SetStatus(outcome.Kind == OutcomeKind.Allowed ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
+        }
+
+        return outcome;
+    }
+
+    private async Task<DecisionOutcome> DecideCoreAsync(string decisionId, DecisionRequest request, CancellationToken cancellationToken)
+    {
+        var check = tokens.Validate(request.Token);
+        if (check.Token is not { } agent)
+        {
+            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
+        }
+
+        if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
+        {
+            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent);
+        }
+
+        if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
+        {
+            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent);
+        }
+
+        if (request.ExpectedTenant is { Length: > 0 } tenant && tenant != agent.Tenant)
+        {
+            return Deny(decisionId, ServerReasons.TenantMismatch, $"the token is for tenant \"{agent.Tenant}\", the sidecar for \"{tenant}\"", agent);
+        }
+
+        if (request.ExpectedAgent is { Length: > 0 } agentId && agentId != agent.AgentId)
+        {
+            return Deny(decisionId, ServerReasons.AgentMismatch, $"the token is for agent \"{agent.AgentId}\", the sidecar for \"{agentId}\"", agent);
+        }
+
+        if (bundles.Get(agent.Tenant) is not { } bundle)
+        {
+            return Deny(decisionId, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"", agent);
+        }
+
+        var now = time.GetUtcNow();
+        var policies = bundle.Policies;
+        var budget = Array.Find(policies.Budgets, b => b.Agents.IsMatch(agent.AgentId));
+        var zone = budget is null ? TimeZoneInfo.Utc : ZoneOf(budget);
+        var spend = new Spend(0, 0);
+        if (budget is not null)
+        {
+            try
+            {
+                spend = await state.Budgets.GetSpendAsync(agent.Tenant, agent.AgentId, zone, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StateStoreUnavailableException e)
+            {
+                return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
+            }
+        }
+
+        var input = new DecisionInput
+        {
+            Tenant = agent.Tenant,
+            Agent = new AgentIdentity(agent.AgentId, agent.Org, agent.Scopes),
+            Tool = request.Tool,
+            Args = request.Args,
+            Request = request.Request,
+            Cost = request.Cost,
+            Region = region,
+            Now = now,
+            Budget = new BudgetState(spend.Today, spend.ThisMonth),
+        };
+        var decision = DecisionEngine.Decide(policies, input);
+        var outcome = FromDecision(decisionId, decision, agent);
+        if (decision.Reason == DecisionReasons.BudgetExhausted && decision.Effect == Effect.Deny)
+        {
+            var (_, _, dayEnd, monthEnd) = BudgetPeriods.For(now, zone);
+            var dailyFull = budget?.Daily is { } d && spend.Today + (decision.Cost ?? 0) > d;
+            return outcome with { Kind = OutcomeKind.Limited, RetryAfter = (dailyFull ? dayEnd : monthEnd) - now };
+        }
+
+        if (outcome.Kind != OutcomeKind.Allowed || decision.Budgets.Count == 0)
+        {
+            return outcome;
+        }
+
+        try
+        {
+            foreach (var limit in decision.RateLimits)
+            {
+                var rate = await state.RateLimits.TryAcquireAsync($"{agent.Tenant}/{agent.AgentId}/{limit.Budget}/{limit.RequestsPerMinute}", limit.RequestsPerMinute, limit.Burst, now, cancellationToken).ConfigureAwait(false);
+                if (!rate.Allowed)
+                {
+                    return outcome with { Kind = OutcomeKind.Limited, Effect = Effect.Deny, Reason = ServerReasons.RateLimited, Policy = limit.Budget, Rule = null, RetryAfter = rate.RetryAfter, Message = $"rate limit of {limit.RequestsPerMinute} requests per minute reached" };
+                }
+            }
+
+            if (decision.Cost is { } cost && cost > 0 && !decision.Budgets.Any(b => b.Exhausted))
+            {
+                // The engine checked the spend it was given; the store checks and adds atomically, so a
+                // concurrent replica that reserved first wins and this call is refused.
+                var limits = new BudgetLimits(
+                    decision.Budgets.Min(b => b.Daily),
+                    decision.Budgets.Min(b => b.Monthly),
+                    zone);
+                var reservation = await state.Budgets.ReserveAsync(agent.Tenant, agent.AgentId, cost, limits, now, cancellationToken).ConfigureAwait(false);
+                if (!reservation.Reserved)
+                {
+                    var (_, _, dayEnd, _) = BudgetPeriods.For(now, zone);
+                    return outcome with { Kind = OutcomeKind.Limited, Effect = Effect.Deny, Reason = DecisionReasons.BudgetExhausted, Policy = budget!.Id, Rule = null, RetryAfter = dayEnd - now, Message = "the budget was spent by a concurrent call" };
+                }
+            }
+        }
+        catch (StateStoreUnavailableException e)
+        {
+            return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
+        }
+
+        return outcome;
+    }
+
+    private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)
+    {
+        var kind = decision.Effect switch
+        {
+            Effect.Allow or Effect.Sanitize => OutcomeKind.Allowed,
+            Effect.ApprovalNeeded => OutcomeKind.ApprovalRequired,
+            _ => OutcomeKind.Denied,
+        };
+        return new DecisionOutcome(decisionId, kind, decision.Effect, decision.Reason, decision.Policy, decision.Rule, decision.Message, decision.Revision, decision, agent);
+    }
+
+    private static DecisionOutcome Deny(string decisionId, string reason, string message, AgentToken? agent, string? revision = null) =>
+        new(decisionId, OutcomeKind.Denied, Effect.Deny, reason, null, null, message, revision, null, agent);
+
+    private static TimeZoneInfo ZoneOf(CompiledBudget budget) => TimeZones.TryFind(budget.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc;
+}

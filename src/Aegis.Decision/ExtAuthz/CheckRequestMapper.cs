@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text.Json;
+using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
+using Aegis.Policy.Decisions;
+using Aegis.Policy.Values;
+
+namespace Aegis.Decision.ExtAuthz;
+
+/// <summary>Maps an Envoy CheckRequest to a <see cref="DecisionRequest"/>; a malformed one becomes a named error, never an exception.</summary>
+public static class CheckRequestMapper
+{
+    /// <summary>Header carrying the agent token when authorization is needed for the upstream.</summary>
+    public const string TokenHeader = "x-aegis-token";
+    public const string ToolHeader = "x-aegis-tool";
+    public const string CostHeader = "x-aegis-cost-estimate";
+    public const string OverrideHeader = "x-aegis-override";
+
+    /// <summary>Maps <paramref name="check"/>; returns false with a message when the request cannot be understood.</summary>
+    public static bool TryMap(CheckRequest check, out DecisionRequest request, out string error)
+    {
+        request = null!;
+        var http = check.Attributes?.Request?.Http;
+        if (http is null)
+        {
+            error = "the CheckRequest has no attributes.request.http";
+            return false;
+        }
+
+        var headers = http.Headers;
+        var token = headers.TryGetValue(TokenHeader, out var t) ? t : BearerToken(headers);
+        string? tool = headers.TryGetValue(ToolHeader, out var toolHeader) && toolHeader.Length > 0 ? toolHeader : null;
+        decimal? cost = null;
+        if (headers.TryGetValue(CostHeader, out var costText))
+        {
+            if (!Money.TryParse(costText, out var parsed, out var moneyError))
+            {
+                error = $"{CostHeader}: {moneyError}";
+                return false;
+            }
+
+            cost = parsed;
+        }
+
+        JsonElement? args = null;
+        var body = http.RawBody.Length > 0 ? http.RawBody.Span : System.Text.Encoding.UTF8.GetBytes(http.Body);
+        if (tool is not null && body.Length > 0)
+        {
+            // A tool call's body is its JSON arguments; a plain egress body is forwarded untouched.
+            try
+            {
+                using var doc = JsonDocument.Parse(body.ToArray());
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    error = "the tool call's body must be a JSON object of arguments";
+                    return false;
+                }
+
+                args = doc.RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                error = "the tool call's body is not valid JSON: " + e.Message;
+                return false;
+            }
+        }
+
+        var extensions = check.Attributes!.ContextExtensions;
+        request = new DecisionRequest
+        {
+            Token = token,
+            ExpectedTenant = extensions.TryGetValue("tenant", out var tenant) ? tenant : null,
+            ExpectedAgent = extensions.TryGetValue("agent_id", out var agent) ? agent : null,
+            Tool = tool,
+            Args = args,
+            Request = new EgressRequest(http.Method.ToUpperInvariant(), http.Host, string.IsNullOrEmpty(http.Path) ? "/" : http.Path, headers),
+            Cost = cost,
+            TraceParent = headers.TryGetValue("traceparent", out var traceparent) ? traceparent : null,
+        };
+        error = "";
+        return true;
+    }
+
+    private static string? BearerToken(Google.Protobuf.Collections.MapField<string, string> headers) =>
+        headers.TryGetValue("authorization", out var value) && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? value[7..].Trim()
+            : null;
+
+    /// <summary>Whole seconds for a retry-after header, at least 1.</summary>
+    public static string RetryAfterSeconds(TimeSpan wait) =>
+        Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+}

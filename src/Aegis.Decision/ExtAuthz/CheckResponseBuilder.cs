@@ -1,0 +1,122 @@
+using System.Text.Json;
+using Aegis.Decision.Protos.Envoy.Config.Core.V3;
+using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
+using Aegis.Decision.Protos.Envoy.Type.V3;
+using Aegis.Policy.Redaction;
+using Aegis.Policy.Resources;
+using Status = Aegis.Decision.Protos.Google.Rpc.Status;
+
+namespace Aegis.Decision.ExtAuthz;
+
+/// <summary>Builds the Envoy CheckResponse for an outcome (REFERENCE.md §1).</summary>
+public static class CheckResponseBuilder
+{
+    private const int GrpcOk = 0;
+    private const int GrpcPermissionDenied = 7;
+    private const int GrpcUnauthenticated = 16;
+
+    public static CheckResponse Build(DecisionOutcome outcome, DecisionRequest? request)
+    {
+        if (outcome.Kind == OutcomeKind.Allowed)
+        {
+            var ok = new OkHttpResponse();
+            ok.Headers.Add(Header("x-aegis-decision-id", outcome.DecisionId));
+            ok.Headers.Add(Header("x-aegis-bundle-revision", outcome.Revision ?? ""));
+
+            // The agent's own credentials for Aegis never travel on to the tool.
+            ok.HeadersToRemove.Add(CheckRequestMapper.TokenHeader);
+            ok.HeadersToRemove.Add(CheckRequestMapper.OverrideHeader);
+            if (request?.Request?.Headers is { } headers && headers.TryGetValue("authorization", out var auth)
+                && !headers.ContainsKey(CheckRequestMapper.TokenHeader) && auth.EndsWith(request.Token ?? "\0", StringComparison.Ordinal))
+            {
+                ok.HeadersToRemove.Add("authorization");
+            }
+
+            if (outcome.Effect == Effect.Sanitize && outcome.Decision is { Redactors.Count: > 0 } decision && request?.Request?.Headers is { } all)
+            {
+                foreach (var (name, value) in all)
+                {
+                    if (name.StartsWith("x-aegis-", StringComparison.Ordinal) || name is "authorization" or ":path" or ":authority" or ":method")
+                    {
+                        continue;
+                    }
+
+                    var redacted = value;
+                    var records = new List<RedactionRecord>();
+                    foreach (var redactor in decision.Redactors)
+                    {
+                        redacted = redactor.RedactString(redacted, $"headers.{name}", records);
+                    }
+
+                    if (redacted != value)
+                    {
+                        ok.Headers.Add(Header(name, redacted));
+                    }
+                }
+            }
+
+            return new CheckResponse { Status = new Status { Code = GrpcOk }, OkResponse = ok };
+        }
+
+        var (grpc, http) = outcome.Kind switch
+        {
+            OutcomeKind.Unauthenticated => (GrpcUnauthenticated, StatusCode.Unauthorized),
+            OutcomeKind.Limited => (GrpcPermissionDenied, StatusCode.TooManyRequests),
+            _ => (GrpcPermissionDenied, StatusCode.Forbidden),
+        };
+        var denied = new DeniedHttpResponse
+        {
+            Status = new HttpStatus { Code = http },
+            Body = DenialBody(outcome),
+        };
+        denied.Headers.Add(Header("content-type", "application/json"));
+        denied.Headers.Add(Header("x-aegis-decision-id", outcome.DecisionId));
+        if (outcome.Kind == OutcomeKind.ApprovalRequired)
+        {
+            denied.Headers.Add(Header("x-aegis-approval", $"{outcome.Policy}/{outcome.Rule}"));
+        }
+
+        if (outcome.RetryAfter is { } wait)
+        {
+            denied.Headers.Add(Header("retry-after", CheckRequestMapper.RetryAfterSeconds(wait)));
+        }
+
+        if (outcome.Kind == OutcomeKind.Unauthenticated)
+        {
+            denied.Headers.Add(Header("www-authenticate", "Bearer error=\"invalid_token\""));
+        }
+
+        return new CheckResponse { Status = new Status { Code = grpc, Message = outcome.Reason }, DeniedResponse = denied };
+    }
+
+    /// <summary>The JSON body of a refusal: <c>{decision_id, reason, policy, rule}</c> (and message when there is one).</summary>
+    public static string DenialBody(DecisionOutcome outcome)
+    {
+        var body = new Dictionary<string, string?>
+        {
+            ["decision_id"] = outcome.DecisionId,
+            ["reason"] = outcome.Reason,
+            ["policy"] = outcome.Policy,
+            ["rule"] = outcome.Rule,
+        };
+        if (outcome.Message is not null)
+        {
+            body["message"] = outcome.Message;
+        }
+
+        return JsonSerializer.Serialize(body);
+    }
+
+    private static HeaderValueOption Header(string key, string value) => new()
+    {
+        Header = new HeaderValue { Key = key, Value = value },
+        AppendAction = HeaderValueOption.Types.HeaderAppendAction.OverwriteIfExistsOrAdd,
+    };
+
+    /// <summary>A refusal for a request that could not be understood.</summary>
+    public static CheckResponse Malformed(string message)
+    {
+        var outcome = new DecisionOutcome(Guid.CreateVersion7().ToString("N"), OutcomeKind.Denied, Effect.Deny, ServerReasons.RequestMalformed, null, null, message, null, null, null);
+        return Build(outcome, null);
+    }
+}

@@ -1,0 +1,122 @@
+using Aegis.Decision.Api;
+using Aegis.Decision.ExtAuthz;
+using Aegis.Decision.Bundles;
+using Aegis.Decision.Identity;
+using Aegis.Decision.State;
+using Aegis.Decision.Telemetry;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Aegis.Decision.Hosting;
+
+/// <summary>Everything a decision server is configured with. Hosts fill it from flags or configuration.</summary>
+public sealed record DecisionServerOptions
+{
+    /// <summary>Folder of <c>&lt;tenant&gt;.tar.gz</c> bundles, watched for changes.</summary>
+    public required string BundleDirectory { get; init; }
+
+    /// <summary>JWKS file with the keys bundles and tokens are signed with.</summary>
+    public required string JwksPath { get; init; }
+
+    /// <summary>The region this server runs in (TenantRegion rules need it).</summary>
+    public string? Region { get; init; }
+
+    /// <summary>Tenants that must have a valid bundle before /readyz is true.</summary>
+    public IReadOnlyList<string> Tenants { get; init; } = [];
+
+    /// <summary>Address to listen on; loopback by default.</summary>
+    public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
+
+    /// <summary>gRPC (h2c) port for Envoy ext_authz; 0 picks a free one.</summary>
+    public int GrpcPort { get; init; } = 9191;
+
+    /// <summary>HTTP port for the JSON API, health and metrics; 0 picks a free one.</summary>
+    public int HttpPort { get; init; } = 8181;
+
+    /// <summary>How often the bundle folder is rescanned even without file events.</summary>
+    public TimeSpan BundleRescan { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Stores for budgets, rate limits and token ids; in-memory unless given.</summary>
+    public DecisionState? State { get; init; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>A running decision server and the ports it listens on.</summary>
+public sealed class RunningDecisionServer(WebApplication app, int grpcPort, int httpPort) : IAsyncDisposable
+{
+    public WebApplication App { get; } = app;
+    public int GrpcPort { get; } = grpcPort;
+    public int HttpPort { get; } = httpPort;
+    public BundleStore Bundles => App.Services.GetRequiredService<BundleStore>();
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync().ConfigureAwait(false);
+        await App.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>Builds the decision server: Kestrel with h2c gRPC on one port and HTTP/1.1 on the other.</summary>
+public static class DecisionServer
+{
+    /// <summary>Builds the application without starting it.</summary>
+    public static WebApplication Build(DecisionServerOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+
+        // One log line per request would cost more than the decision; spans and metrics carry that instead.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(options.ListenAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.AddGrpc(grpc => grpc.EnableDetailedErrors = false);
+        builder.Services.AddSingleton(options.Time);
+        var jwks = new FileJwksProvider(options.JwksPath, options.Time);
+        builder.Services.AddSingleton(jwks);
+        builder.Services.AddSingleton(sp => new BundleStore(() => jwks.Current, options.Time, sp.GetRequiredService<ILogger<BundleStore>>()));
+        builder.Services.AddSingleton(_ => new TokenValidator(() => jwks.Current, options.Time));
+        builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
+        builder.Services.AddSingleton<DecisionTelemetry>();
+        builder.Services.AddSingleton(sp => new DecisionService(
+            sp.GetRequiredService<BundleStore>(),
+            sp.GetRequiredService<TokenValidator>(),
+            sp.GetRequiredService<DecisionState>(),
+            sp.GetRequiredService<DecisionTelemetry>(),
+            options.Time,
+            options.Region));
+        builder.Services.AddSingleton(sp => new DirectoryBundleSource(options.BundleDirectory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DirectoryBundleSource>());
+
+        var app = builder.Build();
+        app.MapGrpcService<ExtAuthzService>();
+        DecisionApi.Map(app, options.Tenants);
+        return app;
+    }
+
+    /// <summary>Builds, loads the bundles once, and starts. Port 0 picks a free port (tests run many servers).</summary>
+    public static async Task<RunningDecisionServer> StartAsync(DecisionServerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        options = options with
+        {
+            GrpcPort = options.GrpcPort == 0 ? FreePort(options.ListenAddress) : options.GrpcPort,
+            HttpPort = options.HttpPort == 0 ? FreePort(options.ListenAddress) : options.HttpPort,
+        };
+        var app = Build(options, logging);
+
+        // Load what is on disk before accepting calls, so the first request sees the bundles.
+        app.Services.GetRequiredService<DirectoryBundleSource>().ScanOnce();
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new RunningDecisionServer(app, options.GrpcPort, options.HttpPort);
+    }
+
+    private static int FreePort(System.Net.IPAddress address)
+    {
+        using var listener = new System.Net.Sockets.TcpListener(address, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

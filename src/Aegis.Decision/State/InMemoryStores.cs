@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+
+namespace Aegis.Decision.State;
+
+/// <summary>Budgets in process memory, for standalone mode and a single replica.</summary>
+public sealed class InMemoryBudgetStore : IBudgetStore
+{
+    private readonly Dictionary<string, decimal> _counters = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (day, month, _, _) = BudgetPeriods.For(now, timeZone);
+        lock (_lock)
+        {
+            return ValueTask.FromResult(new Spend(Get(Key(tenant, agentId, day)), Get(Key(tenant, agentId, month))));
+        }
+    }
+
+    public ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (day, month, _, _) = BudgetPeriods.For(now, limits.TimeZone);
+        var dayKey = Key(tenant, agentId, day);
+        var monthKey = Key(tenant, agentId, month);
+        lock (_lock)
+        {
+            var today = Get(dayKey);
+            var thisMonth = Get(monthKey);
+            if ((limits.Daily is { } d && today + cost > d) || (limits.Monthly is { } m && thisMonth + cost > m))
+            {
+                return ValueTask.FromResult(new Reservation(false, new Spend(today, thisMonth)));
+            }
+
+            _counters[dayKey] = today + cost;
+            _counters[monthKey] = thisMonth + cost;
+            return ValueTask.FromResult(new Reservation(true, new Spend(today + cost, thisMonth + cost)));
+        }
+    }
+
+    public ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default)
+    {
+        var (day, month, _, _) = BudgetPeriods.For(reservedAt, timeZone);
+        var delta = actual - reserved;
+        lock (_lock)
+        {
+            var dayKey = Key(tenant, agentId, day);
+            var monthKey = Key(tenant, agentId, month);
+            _counters[dayKey] = Math.Max(0, Get(dayKey) + delta);
+            _counters[monthKey] = Math.Max(0, Get(monthKey) + delta);
+            return ValueTask.FromResult(new Spend(_counters[dayKey], _counters[monthKey]));
+        }
+    }
+
+    private decimal Get(string key) => _counters.TryGetValue(key, out var v) ? v : 0m;
+
+    private static string Key(string tenant, string agentId, string period) => $"{tenant}\n{agentId}\n{period}";
+}
+
+/// <summary>Token buckets in process memory.</summary>
+public sealed class InMemoryRateLimiter : IRateLimiter
+{
+    private readonly ConcurrentDictionary<string, Bucket> _buckets = new(StringComparer.Ordinal);
+
+    public ValueTask<RateDecision> TryAcquireAsync(string key, int requestsPerMinute, int burst, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var capacity = Math.Max(1, burst);
+        var perSecond = requestsPerMinute / 60.0;
+        var bucket = _buckets.GetOrAdd(key, _ => new Bucket(capacity, now));
+        lock (bucket)
+        {
+            var elapsed = Math.Max(0, (now - bucket.Updated).TotalSeconds);
+            bucket.Tokens = Math.Min(capacity, bucket.Tokens + (elapsed * perSecond));
+            bucket.Updated = now;
+            if (bucket.Tokens >= 1)
+            {
+                bucket.Tokens -= 1;
+                return ValueTask.FromResult(new RateDecision(true, TimeSpan.Zero));
+            }
+
+            var wait = perSecond > 0 ? TimeSpan.FromSeconds((1 - bucket.Tokens) / perSecond) : TimeSpan.FromMinutes(1);
+            return ValueTask.FromResult(new RateDecision(false, wait));
+        }
+    }
+
+    private sealed class Bucket(double tokens, DateTimeOffset updated)
+    {
+        public double Tokens { get; set; } = tokens;
+        public DateTimeOffset Updated { get; set; } = updated;
+    }
+}
+
+/// <summary>Consumed and revoked token ids in process memory, forgotten after the token would have expired.</summary>
+public sealed class InMemoryTokenIdStore : ITokenIdStore
+{
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _consumed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _revoked = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+
+    public InMemoryTokenIdStore(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
+
+    public ValueTask<bool> TryConsumeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        Sweep(_consumed);
+        return ValueTask.FromResult(_consumed.TryAdd(jti, expiresAt));
+    }
+
+    public ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(_revoked.ContainsKey(jti));
+
+    public ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        Sweep(_revoked);
+        _revoked[jti] = expiresAt;
+        return ValueTask.CompletedTask;
+    }
+
+    private void Sweep(ConcurrentDictionary<string, DateTimeOffset> ids)
+    {
+        // Expired ids can never be presented again (the token is refused as expired), so they need no memory.
+        if (ids.Count < 1024)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow() - TimeSpan.FromMinutes(1);
+        foreach (var (jti, expires) in ids)
+        {
+            if (expires < now)
+            {
+                ids.TryRemove(jti, out _);
+            }
+        }
+    }
+}

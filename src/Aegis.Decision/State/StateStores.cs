@@ -1,0 +1,73 @@
+namespace Aegis.Decision.State;
+
+/// <summary>Thrown by a store whose backing service (Redis) cannot be reached; callers deny with budget_store_unavailable.</summary>
+public sealed class StateStoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The limits a reservation is checked against, and the time zone that sets the period boundaries.</summary>
+public sealed record BudgetLimits(decimal? Daily, decimal? Monthly, TimeZoneInfo TimeZone);
+
+/// <summary>Spend of one agent in the current day and month.</summary>
+public sealed record Spend(decimal Today, decimal ThisMonth);
+
+/// <summary>The outcome of a reservation: whether it fit, and the spend after it (or as it stood, if refused).</summary>
+public sealed record Reservation(bool Reserved, Spend Spend);
+
+/// <summary>
+/// Per tenant and agent spend counters for the current day and month. Reserve checks and adds atomically, so
+/// concurrent replicas can never overspend by more than one call's estimate; reconcile corrects to the actual cost.
+/// </summary>
+public interface IBudgetStore
+{
+    ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds <paramref name="actual"/> − <paramref name="reserved"/> to the period the reservation was made in.</summary>
+    ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The outcome of asking a rate limiter for one request.</summary>
+public readonly record struct RateDecision(bool Allowed, TimeSpan RetryAfter);
+
+/// <summary>Token buckets keyed by tenant, agent and budget.</summary>
+public interface IRateLimiter
+{
+    ValueTask<RateDecision> TryAcquireAsync(string key, int requestsPerMinute, int burst, DateTimeOffset now, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Token ids that were revoked, and single-use token ids that were consumed.</summary>
+public interface ITokenIdStore
+{
+    /// <summary>Consumes <paramref name="jti"/>: true the first time, false on every later call (a replay).</summary>
+    ValueTask<bool> TryConsumeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
+
+    ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default);
+
+    ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Day and month period keys and their ends, in a budget's time zone.</summary>
+public static class BudgetPeriods
+{
+    /// <summary>("2026-11-26", "2026-11", end of day, end of month) for <paramref name="now"/> in <paramref name="zone"/>.</summary>
+    public static (string Day, string Month, DateTimeOffset DayEnd, DateTimeOffset MonthEnd) For(DateTimeOffset now, TimeZoneInfo zone)
+    {
+        var local = TimeZoneInfo.ConvertTime(now, zone);
+        var dayStart = new DateTime(local.Year, local.Month, local.Day, 0, 0, 0, DateTimeKind.Unspecified);
+        var dayEnd = ToInstant(dayStart.AddDays(1), zone);
+        var monthEnd = ToInstant(new DateTime(local.Year, local.Month, 1, 0, 0, 0, DateTimeKind.Unspecified).AddMonths(1), zone);
+        return (local.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            local.ToString("yyyy-MM", System.Globalization.CultureInfo.InvariantCulture), dayEnd, monthEnd);
+    }
+
+    private static DateTimeOffset ToInstant(DateTime localMidnight, TimeZoneInfo zone)
+    {
+        // Midnight can fall in a DST gap (some zones switch at 00:00): take the first valid instant after it.
+        while (zone.IsInvalidTime(localMidnight))
+        {
+            localMidnight = localMidnight.AddMinutes(30);
+        }
+
+        return new DateTimeOffset(localMidnight, zone.GetUtcOffset(localMidnight));
+    }
+}

@@ -1,0 +1,88 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Aegis.Policy.Identity;
+using Aegis.Policy.Signing;
+using Aegis.TestSupport;
+
+namespace Aegis.Cli.Tests;
+
+public class ServeCommandTests
+{
+    private const string Policy = """
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: p, namespace: dev }
+        spec:
+          tenant: acme
+          rules: [ { name: first, match: { tools: ["x"] }, effect: allow } ]
+        """;
+
+    [Fact]
+    public async Task Token_MintsAVerifiableTokenWithTheLocalKey()
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+
+        var run = await CliRun.RunAsync("token", "--agent", "bot-1", "--tenant", "acme", "--scope", "pay", "--ttl", "5m", "--key", Path.Combine(dir.Path, "signing-key.pem"));
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var jwks = JsonWebKeySet.Parse(File.ReadAllText(Path.Combine(dir.Path, "jwks.json")));
+        var check = AgentTokens.Verify(run.Out.Trim(), jwks, DateTimeOffset.UtcNow);
+        Assert.Equal(("bot-1", "acme"), (check.Token!.AgentId, check.Token.Tenant));
+        Assert.Equal(["pay"], check.Token.Scopes);
+        Assert.Equal(2, (await CliRun.RunAsync("token", "--agent", "a", "--tenant", "t", "--ttl", "1h", "--key", Path.Combine(dir.Path, "signing-key.pem"))).ExitCode);
+    }
+
+    [Fact]
+    public async Task Serve_CompilesServesAndRecompilesOnChange()
+    {
+        using var dir = new TempDirectory();
+        var manifests = Path.Combine(dir.Path, "manifests");
+        var policyFile = dir.Write("manifests/p.yaml", Policy);
+        var state = Path.Combine(dir.Path, "state");
+        var output = new StringWriter();
+        var stdout = TextWriter.Synchronized(output);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var serve = AegisCommand.RunAsync(["serve", "--manifests", manifests, "--state-dir", state, "--grpc-port", "0", "--http-port", "0"], stdout, TextWriter.Synchronized(new StringWriter()), stop.Token);
+
+        var port = await WaitForAsync(() => Regex.Match(output.ToString(), @"JSON API\s+http://127\.0\.0\.1:(\d+)/v1/decide") is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : (int?)null);
+        var tokenRun = await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", Path.Combine(state, "keys", "signing-key.pem"));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokenRun.Out.Trim());
+
+        Assert.Equal("allow", await EffectAsync(http, "x"));
+
+        File.WriteAllText(policyFile, Policy.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
+        await WaitForAsync(async () => await EffectAsync(http, "x") == "deny" ? true : (bool?)null);
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await serve);
+        Assert.Contains("manifests changed; recompiling", output.ToString(), StringComparison.Ordinal);
+    }
+
+    private static async Task<string?> EffectAsync(HttpClient http, string tool)
+    {
+        using var response = await http.PostAsync("/v1/decide", new StringContent($$"""{"tool":"{{tool}}"}""", Encoding.UTF8, "application/json"));
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("effect", out var e) ? e.GetString() : null;
+    }
+
+    private static Task<T> WaitForAsync<T>(Func<T?> probe) where T : struct => WaitForAsync(() => Task.FromResult(probe()));
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe) where T : struct
+    {
+        var deadline = Environment.TickCount64 + 30_000;
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            Assert.True(Environment.TickCount64 < deadline, "timed out");
+            await Task.Delay(100);
+        }
+    }
+}

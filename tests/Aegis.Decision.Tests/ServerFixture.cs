@@ -1,0 +1,155 @@
+using Aegis.Decision.Hosting;
+using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
+using Aegis.Policy.Bundles;
+using Aegis.Policy.Identity;
+using Aegis.Policy.Signing;
+using Aegis.TestSupport;
+using Grpc.Net.Client;
+
+namespace Aegis.Decision.Tests;
+
+/// <summary>
+/// A real decision server on loopback (Kestrel, h2c gRPC and HTTP) over a bundle folder signed with a test key,
+/// with helpers to mint tokens, publish bundles and build CheckRequests the way Envoy sends them.
+/// </summary>
+public sealed class ServerFixture : IAsyncDisposable
+{
+    public const string Policies = """
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: payments, namespace: fin }
+        spec:
+          tenant: acme
+          agents: ["payments-*"]
+          rules:
+            - { name: small, match: { tools: ["stripe.transfer"] }, when: "args.amount <= 5000.0", effect: allow }
+            - name: large
+              match: { tools: ["stripe.transfer"] }
+              when: "args.amount > 5000.0"
+              effect: approval_needed
+              approval: { approvers: ["group:finance"] }
+            - { name: stripe-api, match: { egress: { hosts: ["api.stripe.com"], paths: ["/v1/*"] } }, effect: allow }
+            - name: crm
+              match: { tools: ["crm.*"] }
+              effect: sanitize
+              redact: [ { detector: email } ]
+            - { name: llm, match: { tools: ["openai.*"] }, effect: allow }
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentBudget
+        metadata: { name: llm, namespace: fin }
+        spec:
+          tenant: acme
+          agents: ["payments-*"]
+          daily: "1.00"
+          rateLimit: { requestsPerMinute: 60, burst: 3 }
+          prices: [ { tools: ["openai.*"], perCall: "0.40" } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: other, namespace: globex }
+        spec:
+          tenant: globex
+          rules: [ { name: all, match: { tools: ["*"] }, effect: allow } ]
+        """;
+
+    private readonly TempDirectory _dir = new();
+    private readonly LocalEd25519Signer _signer = LocalEd25519Signer.Generate();
+    private RunningDecisionServer? _server;
+    private GrpcChannel? _channel;
+
+    public string BundleDir => Path.Combine(_dir.Path, "bundles");
+    public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
+    public LocalEd25519Signer Signer => _signer;
+    public RunningDecisionServer Server => _server!;
+    public Authorization.AuthorizationClient Client { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true)
+    {
+        var fixture = new ServerFixture();
+        Directory.CreateDirectory(fixture.BundleDir);
+        File.WriteAllText(fixture.JwksPath, new JsonWebKeySet([fixture._signer.PublicJwk]).ToJson());
+        if (publish)
+        {
+            await fixture.PublishAsync(yaml);
+        }
+
+        fixture._server = await DecisionServer.StartAsync(new DecisionServerOptions
+        {
+            BundleDirectory = fixture.BundleDir,
+            JwksPath = fixture.JwksPath,
+            Region = region,
+            Tenants = tenants ?? [],
+            GrpcPort = 0,
+            HttpPort = 0,
+            BundleRescan = TimeSpan.FromMilliseconds(200),
+        });
+        fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
+        fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
+        fixture.Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture._server.HttpPort}") };
+        return fixture;
+    }
+
+    /// <summary>Compiles and signs every tenant of <paramref name="yaml"/> into the bundle folder; returns revisions.</summary>
+    public async Task<Dictionary<string, string>> PublishAsync(string yaml, ISigner? signer = null)
+    {
+        var load = PolicyFixtures.LoadValid(yaml);
+        var revisions = new Dictionary<string, string>();
+        foreach (var tenant in BundleCompiler.Tenants(load))
+        {
+            var content = BundleCompiler.Compile(tenant, load.Objects);
+            var bytes = await BundleArchive.SignAndPackAsync(content, signer ?? _signer);
+            var path = Path.Combine(BundleDir, tenant + ".tar.gz");
+            File.WriteAllBytes(path + ".tmp", bytes);
+            File.Move(path + ".tmp", path, overwrite: true);
+            revisions[tenant] = content.Revision;
+        }
+
+        return revisions;
+    }
+
+    public Task<string> TokenAsync(string agent = "payments-bot", string tenant = "acme", TimeSpan? lifetime = null, IReadOnlyDictionary<string, object>? extra = null, ISigner? signer = null) =>
+        AgentTokens.MintAsync(signer ?? _signer, "test", tenant, agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5), extra);
+
+    /// <summary>A CheckRequest as Envoy sends it: lower-case headers, the tool call's JSON body.</summary>
+    public static CheckRequest Check(string? token, string? tool = null, string? body = null, string host = "tools.internal", string path = "/call", string method = "POST", IDictionary<string, string>? headers = null, IDictionary<string, string>? context = null)
+    {
+        var http = new AttributeContext.Types.HttpRequest { Method = method, Host = host, Path = path, Scheme = "http", Protocol = "HTTP/1.1", Body = body ?? "" };
+        if (token is not null)
+        {
+            http.Headers["authorization"] = "Bearer " + token;
+        }
+
+        if (tool is not null)
+        {
+            http.Headers["x-aegis-tool"] = tool;
+        }
+
+        foreach (var (k, v) in headers ?? new Dictionary<string, string>())
+        {
+            http.Headers[k] = v;
+        }
+
+        var attributes = new AttributeContext { Request = new AttributeContext.Types.Request { Http = http } };
+        foreach (var (k, v) in context ?? new Dictionary<string, string>())
+        {
+            attributes.ContextExtensions[k] = v;
+        }
+
+        return new CheckRequest { Attributes = attributes };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        _channel?.Dispose();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        _signer.Dispose();
+        _dir.Dispose();
+    }
+}
