@@ -17,9 +17,12 @@ REGION      ?= eu-west-1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
 
-deps: ## Check the toolchain (the .NET 10 SDK) and restore NuGet packages
+deps: ## Check the .NET 10 SDK, install redis-server (Debian) for the tests if missing, restore NuGet packages
 	@command -v dotnet >/dev/null || { echo "error: the .NET SDK is not installed (https://dot.net, version in global.json)"; exit 1; }
 	@dotnet --version | grep -q '^10\.' || { echo "error: .NET SDK 10 is required, found $$(dotnet --version)"; exit 1; }
+	@command -v redis-server >/dev/null || { echo "installing redis-server (Debian package) for the tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	dotnet restore $(SOLUTION)
 
 build: deps ## Build every project (warnings are errors)

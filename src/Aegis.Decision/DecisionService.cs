@@ -68,6 +68,7 @@ public static class ServerReasons
 {
     public const string NoBundle = "no_bundle";
     public const string BudgetStoreUnavailable = "budget_store_unavailable";
+    public const string TokenStoreUnavailable = "token_store_unavailable";
     public const string RateLimited = "rate_limited";
     public const string TenantMismatch = "tenant_mismatch";
     public const string AgentMismatch = "agent_mismatch";
@@ -131,14 +132,22 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
         }
 
-        if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
+        try
         {
-            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent);
-        }
+            if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
+            {
+                return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent);
+            }
 
-        if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
+            if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
+            {
+                return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent);
+            }
+        }
+        catch (StateStoreUnavailableException e)
         {
-            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent);
+            // A single-use token cannot be consumed safely without the shared store: refuse rather than risk a replay.
+            return Deny(decisionId, ServerReasons.TokenStoreUnavailable, e.Message, agent);
         }
 
         if (request.ExpectedTenant is { Length: > 0 } tenant && tenant != agent.Tenant)
@@ -158,21 +167,6 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
         var now = time.GetUtcNow();
         var policies = bundle.Policies;
-        var budget = Array.Find(policies.Budgets, b => b.Agents.IsMatch(agent.AgentId));
-        var zone = budget is null ? TimeZoneInfo.Utc : ZoneOf(budget);
-        var spend = new Spend(0, 0);
-        if (budget is not null)
-        {
-            try
-            {
-                spend = await state.Budgets.GetSpendAsync(agent.Tenant, agent.AgentId, zone, now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (StateStoreUnavailableException e)
-            {
-                return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
-            }
-        }
-
         var input = new DecisionInput
         {
             Tenant = agent.Tenant,
@@ -183,9 +177,28 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             Cost = request.Cost,
             Region = region,
             Now = now,
-            Budget = new BudgetState(spend.Today, spend.ThisMonth),
         };
+
+        // Decide once without spend; only a call that budgets apply to reads the store, and is decided again
+        // with the live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
         var decision = DecisionEngine.Decide(policies, input);
+        var budget = Array.Find(policies.Budgets, b => b.Agents.IsMatch(agent.AgentId));
+        var zone = budget is null ? TimeZoneInfo.Utc : ZoneOf(budget);
+        var spend = new Spend(0, 0);
+        if (decision.Budgets.Count > 0)
+        {
+            try
+            {
+                spend = await state.Budgets.GetSpendAsync(agent.Tenant, agent.AgentId, zone, now, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StateStoreUnavailableException e)
+            {
+                return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
+            }
+
+            decision = DecisionEngine.Decide(policies, input with { Budget = new BudgetState(spend.Today, spend.ThisMonth) });
+        }
+
         var outcome = FromDecision(decisionId, decision, agent);
         if (decision.Reason == DecisionReasons.BudgetExhausted && decision.Effect == Effect.Deny)
         {

@@ -1,4 +1,5 @@
 using Aegis.Decision.Hosting;
+using Aegis.Decision.State;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Identity;
@@ -54,9 +55,16 @@ public sealed class ServerFixture : IAsyncDisposable
         """;
 
     private readonly TempDirectory _dir = new();
-    private readonly LocalEd25519Signer _signer = LocalEd25519Signer.Generate();
+    private readonly LocalEd25519Signer _signer;
+    private readonly bool _ownsSigner;
     private RunningDecisionServer? _server;
     private GrpcChannel? _channel;
+
+    private ServerFixture(LocalEd25519Signer? signer)
+    {
+        _ownsSigner = signer is null;
+        _signer = signer ?? LocalEd25519Signer.Generate();
+    }
 
     public string BundleDir => Path.Combine(_dir.Path, "bundles");
     public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
@@ -65,9 +73,9 @@ public sealed class ServerFixture : IAsyncDisposable
     public Authorization.AuthorizationClient Client { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
-    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true)
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null)
     {
-        var fixture = new ServerFixture();
+        var fixture = new ServerFixture(shareKeysWith?._signer);
         Directory.CreateDirectory(fixture.BundleDir);
         File.WriteAllText(fixture.JwksPath, new JsonWebKeySet([fixture._signer.PublicJwk]).ToJson());
         if (publish)
@@ -84,6 +92,7 @@ public sealed class ServerFixture : IAsyncDisposable
             GrpcPort = 0,
             HttpPort = 0,
             BundleRescan = TimeSpan.FromMilliseconds(200),
+            State = state,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
@@ -149,7 +158,11 @@ public sealed class ServerFixture : IAsyncDisposable
             await _server.DisposeAsync();
         }
 
-        _signer.Dispose();
+        if (_ownsSigner)
+        {
+            _signer.Dispose();
+        }
+
         _dir.Dispose();
     }
 }

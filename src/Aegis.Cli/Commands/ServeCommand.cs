@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Aegis.Decision.Hosting;
+using Aegis.Decision.State;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Signing;
@@ -21,7 +22,8 @@ internal static class ServeCommand
         var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
         var grpcPort = new Option<int>("--grpc-port") { Description = "ext_authz gRPC port", DefaultValueFactory = _ => 9191 };
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
-        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key and in-memory stores") { manifests, region, stateDir, grpcPort, httpPort };
+        var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
+        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key") { manifests, region, stateDir, grpcPort, httpPort, redis };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var source = parse.GetValue(manifests)!;
@@ -38,6 +40,7 @@ internal static class ServeCommand
             using var signer = LoadOrCreateKey(keysDir, console);
             var compiler = new ManifestCompiler(source.FullName, bundlesDir, signer, console);
             var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
+            await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
 
             await using var server = await DecisionServer.StartAsync(new DecisionServerOptions
             {
@@ -48,9 +51,10 @@ internal static class ServeCommand
                 GrpcPort = parse.GetValue(grpcPort),
                 HttpPort = parse.GetValue(httpPort),
                 BundleRescan = TimeSpan.FromSeconds(2),
+                State = redisState?.AsDecisionState(),
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
-            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region));
+            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis));
             using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
             using var changed = new SemaphoreSlim(0);
             watcher.Changed += (_, _) => changed.Release();
@@ -97,12 +101,13 @@ internal static class ServeCommand
         return signer;
     }
 
-    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region)
+    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis)
     {
         console.Out.WriteLine($"""
             aegis decision server (standalone) on manifests {manifests}
               tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
               region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
+              state:    {(redis is null ? "in memory" : "Redis " + redis)}
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide
               health / metrics      http://127.0.0.1:{server.HttpPort}/readyz  /metrics

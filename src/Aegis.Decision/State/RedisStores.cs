@@ -1,0 +1,295 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace Aegis.Decision.State;
+
+/// <summary>
+/// The shared state of a cluster of decision servers in Redis: budgets, rate limits and token ids. Each operation
+/// is one Lua script or one atomic command, so replicas racing each other stay consistent. When Redis cannot be
+/// reached, operations throw <see cref="StateStoreUnavailableException"/> quickly, and the connection recovers by
+/// itself.
+/// </summary>
+public sealed class RedisState : IAsyncDisposable
+{
+    private RedisState(ConnectionMultiplexer connection, string prefix)
+    {
+        Connection = connection;
+        Budgets = new RedisBudgetStore(connection, prefix);
+        RateLimits = new RedisRateLimiter(connection, prefix);
+        TokenIds = new RedisTokenIdStore(connection, prefix);
+    }
+
+    public ConnectionMultiplexer Connection { get; }
+    public RedisBudgetStore Budgets { get; }
+    public RedisRateLimiter RateLimits { get; }
+    public RedisTokenIdStore TokenIds { get; }
+
+    /// <summary>The stores as the decision service takes them.</summary>
+    public DecisionState AsDecisionState() => new(Budgets, RateLimits, TokenIds);
+
+    /// <summary>
+    /// Connects to <paramref name="configuration"/> ("host:port,password=..." or a redis:// URL). Start-up does not
+    /// wait for Redis: a server whose Redis is down still starts and denies what needs Redis until it is back.
+    /// </summary>
+    public static async Task<RedisState> ConnectAsync(string configuration, string prefix = "aegis:", TimeSpan? timeout = null)
+    {
+        var options = ConfigurationOptions.Parse(ToStackExchange(configuration));
+        options.AbortOnConnectFail = false;
+        var ms = (int)(timeout ?? TimeSpan.FromMilliseconds(500)).TotalMilliseconds;
+        options.ConnectTimeout = ms;
+        options.SyncTimeout = ms;
+        options.AsyncTimeout = ms;
+        options.ConnectRetry = 1;
+        options.ReconnectRetryPolicy = new LinearRetry(250);
+        options.ClientName = "aegis-decision";
+        var connection = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+        return new RedisState(connection, prefix);
+    }
+
+    private static string ToStackExchange(string configuration)
+    {
+        if (!Uri.TryCreate(configuration, UriKind.Absolute, out var uri) || uri.Scheme is not ("redis" or "rediss"))
+        {
+            return configuration;
+        }
+
+        var parts = new List<string> { $"{uri.Host}:{(uri.Port > 0 ? uri.Port : 6379)}" };
+        if (uri.UserInfo.Length > 0)
+        {
+            var user = Uri.UnescapeDataString(uri.UserInfo);
+            var colon = user.IndexOf(':', StringComparison.Ordinal);
+            if (colon > 0)
+            {
+                parts.Add("user=" + user[..colon]);
+            }
+
+            parts.Add("password=" + (colon >= 0 ? user[(colon + 1)..] : user));
+        }
+
+        if (uri.Scheme == "rediss")
+        {
+            parts.Add("ssl=true");
+        }
+
+        if (uri.AbsolutePath.Trim('/') is { Length: > 0 } db)
+        {
+            parts.Add("defaultDatabase=" + db);
+        }
+
+        return string.Join(',', parts);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Connection.CloseAsync().ConfigureAwait(false);
+        Connection.Dispose();
+    }
+
+    /// <summary>Runs a Redis call, turning connection and timeout failures into <see cref="StateStoreUnavailableException"/>.</summary>
+    internal static async Task<T> GuardAsync<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or ObjectDisposedException)
+        {
+            throw new StateStoreUnavailableException("Redis is unavailable: " + e.Message, e);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("LOADING", StringComparison.Ordinal) || e.Message.StartsWith("BUSY", StringComparison.Ordinal))
+        {
+            throw new StateStoreUnavailableException("Redis is not ready: " + e.Message, e);
+        }
+    }
+
+    /// <summary>Money as integer micro-dollars, which Lua adds exactly (doubles hold integers to 2^53).</summary>
+    internal static long ToMicros(decimal amount) => (long)decimal.Round(amount * 1_000_000m, MidpointRounding.ToEven);
+
+    internal static decimal FromMicros(long micros) => micros / 1_000_000m;
+}
+
+/// <summary>Budget counters per tenant, agent, day and month, as integer micro-dollars expiring at the period's end.</summary>
+public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string prefix) : IBudgetStore
+{
+    // Check both limits and add to both counters in one step: no replica can slip in between.
+    // Limits of -1 mean "no limit"; expiries are unix seconds of the period ends.
+    private static readonly LuaScript Reserve = LuaScript.Prepare("""
+        local d = tonumber(redis.call('GET', @day) or '0')
+        local m = tonumber(redis.call('GET', @month) or '0')
+        local cost = tonumber(@cost)
+        local dl = tonumber(@daily)
+        local ml = tonumber(@monthly)
+        if (dl >= 0 and d + cost > dl) or (ml >= 0 and m + cost > ml) then
+          return {0, d, m}
+        end
+        d = redis.call('INCRBY', @day, cost)
+        m = redis.call('INCRBY', @month, cost)
+        redis.call('EXPIREAT', @day, @dayEnd)
+        redis.call('EXPIREAT', @month, @monthEnd)
+        return {1, d, m}
+        """);
+
+    // Adds a (possibly negative) correction without going below zero, keeping or setting the expiry.
+    private static readonly LuaScript Adjust = LuaScript.Prepare("""
+        local function adjust(key, delta, expireAt)
+          local v = tonumber(redis.call('GET', key) or '0') + delta
+          if v < 0 then v = 0 end
+          redis.call('SET', key, v, 'KEEPTTL')
+          if redis.call('TTL', key) < 0 then redis.call('EXPIREAT', key, expireAt) end
+          return v
+        end
+        return {adjust(@day, tonumber(@delta), @dayEnd), adjust(@month, tonumber(@delta), @monthEnd)}
+        """);
+
+    public async ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (day, month) = Keys(tenant, agentId, now, timeZone);
+        var values = await RedisState.GuardAsync(() => connection.GetDatabase().StringGetAsync([day.Key, month.Key])).ConfigureAwait(false);
+        return new Spend(Micros(values[0]), Micros(values[1]));
+    }
+
+    public async ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (day, month) = Keys(tenant, agentId, now, limits.TimeZone);
+        var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Reserve, new
+        {
+            day = day.Key,
+            month = month.Key,
+            cost = RedisState.ToMicros(cost),
+            daily = limits.Daily is { } d ? RedisState.ToMicros(d) : -1,
+            monthly = limits.Monthly is { } m ? RedisState.ToMicros(m) : -1,
+            dayEnd = day.End.ToUnixTimeSeconds(),
+            monthEnd = month.End.ToUnixTimeSeconds(),
+        })).ConfigureAwait(false))!;
+        return new Reservation((long)result[0] == 1, new Spend(RedisState.FromMicros((long)result[1]), RedisState.FromMicros((long)result[2])));
+    }
+
+    public async ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default)
+    {
+        var (day, month) = Keys(tenant, agentId, reservedAt, timeZone);
+        var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Adjust, new
+        {
+            day = day.Key,
+            month = month.Key,
+            delta = RedisState.ToMicros(actual) - RedisState.ToMicros(reserved),
+            dayEnd = day.End.ToUnixTimeSeconds(),
+            monthEnd = month.End.ToUnixTimeSeconds(),
+        })).ConfigureAwait(false))!;
+        return new Spend(RedisState.FromMicros((long)result[0]), RedisState.FromMicros((long)result[1]));
+    }
+
+    private ((RedisKey Key, DateTimeOffset End) Day, (RedisKey Key, DateTimeOffset End) Month) Keys(string tenant, string agentId, DateTimeOffset now, TimeZoneInfo zone)
+    {
+        var (day, month, dayEnd, monthEnd) = BudgetPeriods.For(now, zone);
+
+        // The tenant in braces is the hash tag: one tenant's keys live on one Redis Cluster slot.
+        var root = $"{prefix}budget:{{{tenant}}}:{agentId}";
+        return (($"{root}:d:{day}", dayEnd), ($"{root}:m:{month}", monthEnd));
+    }
+
+    private static decimal Micros(RedisValue value) =>
+        value.IsNull ? 0m : RedisState.FromMicros(long.Parse(value.ToString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
+}
+
+/// <summary>Token buckets in Redis: one hash per key with the tokens left and the time they were counted.</summary>
+public sealed class RedisRateLimiter(ConnectionMultiplexer connection, string prefix) : IRateLimiter
+{
+    private static readonly LuaScript Take = LuaScript.Prepare("""
+        local state = redis.call('HMGET', @key, 'tokens', 'at')
+        local capacity = tonumber(@capacity)
+        local rate = tonumber(@rate)
+        local now = tonumber(@now)
+        local tokens = tonumber(state[1]) or capacity
+        local at = tonumber(state[2]) or now
+        if now > at then tokens = math.min(capacity, tokens + (now - at) * rate) end
+        local allowed = 0
+        if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+        redis.call('HSET', @key, 'tokens', tostring(tokens), 'at', tostring(math.max(now, at)))
+        redis.call('PEXPIRE', @key, math.ceil(capacity / rate) + 1000)
+        return {allowed, tostring(tokens)}
+        """);
+
+    public async ValueTask<RateDecision> TryAcquireAsync(string key, int requestsPerMinute, int burst, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var perMs = requestsPerMinute / 60_000.0;
+        var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Take, new
+        {
+            key = (RedisKey)$"{prefix}rate:{key}",
+            capacity = Math.Max(1, burst),
+            rate = perMs.ToString("R", CultureInfo.InvariantCulture),
+            now = now.ToUnixTimeMilliseconds(),
+        })).ConfigureAwait(false))!;
+        if ((long)result[0] == 1)
+        {
+            return new RateDecision(true, TimeSpan.Zero);
+        }
+
+        var tokens = double.Parse(result[1].ToString()!, CultureInfo.InvariantCulture);
+        return new RateDecision(false, TimeSpan.FromMilliseconds(perMs > 0 ? (1 - tokens) / perMs : 60_000));
+    }
+}
+
+/// <summary>
+/// Single-use token ids (SET NX with the token's expiry) and the revocation list. Revocations are read from a
+/// local copy refreshed every few seconds, so an outage of Redis does not stop every call, and a revocation
+/// reaches every replica within the refresh interval.
+/// </summary>
+public sealed class RedisTokenIdStore(ConnectionMultiplexer connection, string prefix) : ITokenIdStore
+{
+    private readonly Lock _lock = new();
+    private HashSet<string> _revoked = new(StringComparer.Ordinal);
+    private long _refreshedAt = -1;
+
+    /// <summary>How stale the local copy of the revocation list may be.</summary>
+    public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    private RedisKey RevokedKey => $"{prefix}revoked";
+
+    public async ValueTask<bool> TryConsumeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        var ttl = expiresAt - DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1);
+        return await RedisState.GuardAsync(() => connection.GetDatabase().StringSetAsync($"{prefix}jti:{jti}", "1", ttl > TimeSpan.Zero ? ttl : TimeSpan.FromMinutes(1), When.NotExists)).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default)
+    {
+        var now = Environment.TickCount64;
+        var last = Volatile.Read(ref _refreshedAt);
+        if (last < 0 || now - last > RefreshInterval.TotalMilliseconds)
+        {
+            try
+            {
+                var members = await RedisState.GuardAsync(() => connection.GetDatabase().SortedSetRangeByScoreAsync(RevokedKey, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ConfigureAwait(false);
+                var fresh = new HashSet<string>(members.Select(m => m.ToString()), StringComparer.Ordinal);
+                lock (_lock)
+                {
+                    _revoked = fresh;
+                }
+            }
+            catch (StateStoreUnavailableException)
+            {
+                // Keep the last copy: a revoked token stays revoked, and traffic goes on while Redis is away.
+            }
+
+            Volatile.Write(ref _refreshedAt, now);
+        }
+
+        lock (_lock)
+        {
+            return _revoked.Contains(jti);
+        }
+    }
+
+    public async ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    {
+        var db = connection.GetDatabase();
+        await RedisState.GuardAsync(() => db.SortedSetAddAsync(RevokedKey, jti, expiresAt.ToUnixTimeMilliseconds())).ConfigureAwait(false);
+
+        // Expired entries can never match a valid token again; trim them on the way.
+        await RedisState.GuardAsync(() => db.SortedSetRemoveRangeByScoreAsync(RevokedKey, double.NegativeInfinity, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _revoked.Add(jti);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+using Aegis.Decision.State;
+using Aegis.TestSupport;
+
+namespace Aegis.Decision.Tests;
+
+/// <summary>The Redis stores against a real redis-server, and decision servers sharing one.</summary>
+public class RedisStateTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 26, 22, 30, 0, TimeSpan.Zero);
+
+    private const string BudgetYaml = """
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: p, namespace: fin }
+        spec:
+          tenant: acme
+          rules: [ { name: llm, match: { tools: ["openai.*"] }, effect: allow } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentBudget
+        metadata: { name: b, namespace: fin }
+        spec:
+          tenant: acme
+          agents: ["payments-*"]
+          daily: "10.00"
+          prices: [ { tools: ["openai.*"], perCall: "0.30" } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: other, namespace: globex }
+        spec:
+          tenant: globex
+          rules: [ { name: all, match: { tools: ["*"] }, effect: allow } ]
+        """;
+
+    [Fact]
+    public async Task Reserve_EightConcurrentClients_NeverOverspend()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var a = await RedisState.ConnectAsync(redis.Configuration);
+        await using var b = await RedisState.ConnectAsync(redis.Configuration);
+        var limits = new BudgetLimits(10.00m, null, TimeZoneInfo.Utc);
+        var reserved = 0;
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            var store = i % 2 == 0 ? a.Budgets : b.Budgets;
+            for (var n = 0; n < 20; n++)
+            {
+                if ((await store.ReserveAsync("acme", "bot", 0.30m, limits, Now)).Reserved)
+                {
+                    Interlocked.Increment(ref reserved);
+                }
+            }
+        })));
+
+        Assert.Equal(33, reserved);
+        Assert.Equal(new Spend(9.90m, 9.90m), await a.Budgets.GetSpendAsync("acme", "bot", TimeZoneInfo.Utc, Now));
+    }
+
+    [Fact]
+    public async Task Reserve_KeysExpireAtThePeriodEndInTheBudgetsTimeZone()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var state = await RedisState.ConnectAsync(redis.Configuration);
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+
+        // 22:30 UTC on 26 Nov is 23:30 in Berlin: the Berlin day ends in 30 minutes.
+        await state.Budgets.ReserveAsync("acme", "bot", 1.25m, new BudgetLimits(5m, 50m, berlin), Now);
+
+        var db = state.Connection.GetDatabase();
+        var dayTtl = await db.KeyTimeToLiveAsync("aegis:budget:{acme}:bot:d:2026-11-26");
+        var monthTtl = await db.KeyTimeToLiveAsync("aegis:budget:{acme}:bot:m:2026-11");
+        var expectedDay = new DateTimeOffset(2026, 11, 26, 23, 0, 0, TimeSpan.Zero) - DateTimeOffset.UtcNow;
+        var expectedMonth = new DateTimeOffset(2026, 11, 30, 23, 0, 0, TimeSpan.Zero) - DateTimeOffset.UtcNow;
+        Assert.InRange(dayTtl!.Value.TotalSeconds, expectedDay.TotalSeconds - 5, expectedDay.TotalSeconds + 5);
+        Assert.InRange(monthTtl!.Value.TotalSeconds, expectedMonth.TotalSeconds - 5, expectedMonth.TotalSeconds + 5);
+        Assert.Equal("1250000", (string?)await db.StringGetAsync("aegis:budget:{acme}:bot:d:2026-11-26"));
+    }
+
+    [Fact]
+    public async Task Reconcile_CorrectsToTheActualCostAndNeverBelowZero()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var state = await RedisState.ConnectAsync(redis.Configuration);
+        var limits = new BudgetLimits(10m, 100m, TimeZoneInfo.Utc);
+        await state.Budgets.ReserveAsync("acme", "bot", 2.00m, limits, Now);
+
+        Assert.Equal(new Spend(2.50m, 2.50m), await state.Budgets.ReconcileAsync("acme", "bot", 2.00m, 2.50m, TimeZoneInfo.Utc, Now));
+        Assert.Equal(new Spend(0m, 0m), await state.Budgets.ReconcileAsync("acme", "bot", 5.00m, 0m, TimeZoneInfo.Utc, Now));
+    }
+
+    [Fact]
+    public async Task RateLimiter_BurstThenRefill()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var state = await RedisState.ConnectAsync(redis.Configuration);
+
+        var results = new List<bool>();
+        for (var i = 0; i < 4; i++)
+        {
+            results.Add((await state.RateLimits.TryAcquireAsync("k", 60, 3, Now)).Allowed);
+        }
+
+        var limited = await state.RateLimits.TryAcquireAsync("k", 60, 3, Now);
+        Assert.Equal([true, true, true, false], results);
+        Assert.InRange(limited.RetryAfter.TotalSeconds, 0.9, 1.1);
+        Assert.True((await state.RateLimits.TryAcquireAsync("k", 60, 3, Now.AddSeconds(1))).Allowed);
+    }
+
+    [Fact]
+    public async Task TokenIds_ConsumedOnceAcrossConnections_RevocationSeenByOthers()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var a = await RedisState.ConnectAsync(redis.Configuration);
+        await using var b = await RedisState.ConnectAsync(redis.Configuration);
+        var expires = DateTimeOffset.UtcNow.AddMinutes(5);
+
+        Assert.True(await a.TokenIds.TryConsumeAsync("j1", expires));
+        Assert.False(await b.TokenIds.TryConsumeAsync("j1", expires));
+
+        Assert.False(await b.TokenIds.IsRevokedAsync("j2"));
+        await a.TokenIds.RevokeAsync("j2", expires);
+        await DecisionApiTests.WaitUntilAsync(() => b.TokenIds.IsRevokedAsync("j2").AsTask().GetAwaiter().GetResult());
+    }
+
+    [Fact]
+    public async Task TwoServersSharingRedis_SingleUseTokenAcceptedExactlyOnce()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var stateA = await RedisState.ConnectAsync(redis.Configuration);
+        await using var stateB = await RedisState.ConnectAsync(redis.Configuration);
+        await using var a = await ServerFixture.StartAsync(BudgetYaml, state: stateA.AsDecisionState());
+        await using var b = await ServerFixture.StartAsync(BudgetYaml, state: stateB.AsDecisionState(), shareKeysWith: a);
+        var token = await a.TokenAsync(agent: "ops-bot", extra: new Dictionary<string, object> { ["use"] = "once" });
+
+        var calls = Enumerable.Range(0, 10).Select(i => (i % 2 == 0 ? a : b).Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}")).ResponseAsync);
+        var responses = await Task.WhenAll(calls);
+
+        Assert.Equal(1, responses.Count(r => r.Status.Code == 0));
+        Assert.Equal(9, responses.Count(r => r.Status.Message == "token_replayed"));
+    }
+
+    [Fact]
+    public async Task TwoServersSharingRedis_EightClientsNeverOverspend()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var stateA = await RedisState.ConnectAsync(redis.Configuration);
+        await using var stateB = await RedisState.ConnectAsync(redis.Configuration);
+        await using var a = await ServerFixture.StartAsync(BudgetYaml, state: stateA.AsDecisionState());
+        await using var b = await ServerFixture.StartAsync(BudgetYaml, state: stateB.AsDecisionState(), shareKeysWith: a);
+        var token = await a.TokenAsync();
+        var allowed = 0;
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            for (var n = 0; n < 10; n++)
+            {
+                var r = await (i % 2 == 0 ? a : b).Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"));
+                if (r.Status.Code == 0)
+                {
+                    Interlocked.Increment(ref allowed);
+                }
+                else
+                {
+                    Assert.Equal("budget_exhausted", r.Status.Message);
+                }
+            }
+        })));
+
+        // 0.30 a call against 10.00: 33 calls fit; spend never passes the limit.
+        Assert.Equal(33, allowed);
+        var spend = await stateA.Budgets.GetSpendAsync("acme", "payments-bot", TimeZoneInfo.Utc, DateTimeOffset.UtcNow);
+        Assert.Equal(9.90m, spend.Today);
+    }
+
+    [Fact]
+    public async Task RedisStoppedMidRun_BudgetedCallsDeniedOthersServed_ThenRecovers()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var state = await RedisState.ConnectAsync(redis.Configuration);
+        await using var f = await ServerFixture.StartAsync(BudgetYaml, state: state.AsDecisionState());
+        var budgeted = await f.TokenAsync();
+        var unbudgeted = await f.TokenAsync(agent: "ops-bot");
+        var otherTenant = await f.TokenAsync(agent: "x", tenant: "globex");
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(budgeted, "openai.chat", "{}"))).Status.Code);
+
+        await redis.StopAsync();
+
+        var denied = await f.Client.CheckAsync(ServerFixture.Check(budgeted, "openai.chat", "{}"));
+        Assert.Equal("budget_store_unavailable", denied.Status.Message);
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(unbudgeted, "openai.chat", "{}"))).Status.Code);
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(otherTenant, "anything", "{}"))).Status.Code);
+
+        await redis.StartAgainAsync();
+        await DecisionApiTests.WaitUntilAsync(() => f.Client.Check(ServerFixture.Check(budgeted, "openai.chat", "{}")).Status.Code == 0, timeoutMs: 20_000);
+    }
+}
