@@ -23,6 +23,7 @@ public static class AegisCommand
             TestCommand.Create(console),
             ServeCommand.Create(console),
             TokenCommand.Create(console),
+            AuditCommand.Create(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aegis.Decision.Audit;
 using Aegis.Decision.Bundles;
 using Aegis.Decision.Identity;
 using Aegis.Decision.State;
@@ -69,6 +71,7 @@ public static class ServerReasons
     public const string NoBundle = "no_bundle";
     public const string BudgetStoreUnavailable = "budget_store_unavailable";
     public const string TokenStoreUnavailable = "token_store_unavailable";
+    public const string AuditUnavailable = "audit_unavailable";
     public const string RateLimited = "rate_limited";
     public const string TenantMismatch = "tenant_mismatch";
     public const string AgentMismatch = "agent_mismatch";
@@ -80,7 +83,7 @@ public static class ServerReasons
 /// The request path shared by both front ends: identify the agent, find its tenant's bundle, read live spend,
 /// decide, then reserve budget and rate-limit tokens. Every failure is a denial with a named reason.
 /// </summary>
-public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region)
+public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region, AuditLog? audit = null)
 {
     public async Task<DecisionOutcome> DecideAsync(DecisionRequest request, CancellationToken cancellationToken = default)
     {
@@ -97,6 +100,19 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         {
             // Never allow because something failed: an unexpected error is a denial that says so.
             outcome = Deny(decisionId, "internal_error", e.GetType().Name + ": " + e.Message, null);
+        }
+
+        if (audit is not null)
+        {
+            try
+            {
+                await audit.AppendAsync(AuditRecord(outcome, request), cancellationToken).ConfigureAwait(false);
+            }
+            catch (AuditUnavailableException e)
+            {
+                // A decision that cannot be recorded is not made.
+                outcome = Deny(decisionId, ServerReasons.AuditUnavailable, e.Message, outcome.Agent, outcome.Revision);
+            }
         }
 
         var effect = DecisionJson.EffectName(outcome.Effect);
@@ -245,6 +261,40 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         return outcome;
+    }
+
+    private JsonObject AuditRecord(DecisionOutcome outcome, DecisionRequest request)
+    {
+        var record = new JsonObject
+        {
+            ["time"] = time.GetUtcNow().ToString("O"),
+            ["decisionId"] = outcome.DecisionId,
+            ["tenant"] = outcome.Agent?.Tenant,
+            ["agentId"] = outcome.Agent?.AgentId,
+            ["tool"] = request.Tool,
+            ["method"] = request.Request?.Method,
+            ["host"] = request.Request?.Host,
+            ["path"] = request.Request?.Path,
+            ["effect"] = DecisionJson.EffectName(outcome.Effect),
+            ["reason"] = outcome.Reason,
+            ["policy"] = outcome.Policy,
+            ["rule"] = outcome.Rule,
+            ["revision"] = outcome.Revision,
+            ["cost"] = outcome.Decision?.Cost is { } cost ? Money.Format(cost) : null,
+            ["message"] = outcome.Message,
+        };
+        if (outcome.Decision is { } decision)
+        {
+            record["redactions"] = decision.Redactions.Count;
+            record["shadow"] = new JsonArray([.. decision.Shadow.Select(s => (JsonNode)new JsonObject
+            {
+                ["policy"] = s.Policy,
+                ["rule"] = s.Rule,
+                ["effect"] = DecisionJson.EffectName(s.Effect),
+            })]);
+        }
+
+        return record;
     }
 
     private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)

@@ -68,12 +68,14 @@ public sealed class ServerFixture : IAsyncDisposable
 
     public string BundleDir => Path.Combine(_dir.Path, "bundles");
     public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
+    public string AuditPath => Path.Combine(_dir.Path, "audit.log");
+    public JsonWebKeySet Jwks => new([_signer.PublicJwk]);
     public LocalEd25519Signer Signer => _signer;
     public RunningDecisionServer Server => _server!;
     public Authorization.AuthorizationClient Client { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
-    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null)
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false)
     {
         var fixture = new ServerFixture(shareKeysWith?._signer);
         Directory.CreateDirectory(fixture.BundleDir);
@@ -93,6 +95,8 @@ public sealed class ServerFixture : IAsyncDisposable
             HttpPort = 0,
             BundleRescan = TimeSpan.FromMilliseconds(200),
             State = state,
+            AuditPath = audit ? fixture.AuditPath : null,
+            AuditSigner = audit ? fixture._signer : null,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);

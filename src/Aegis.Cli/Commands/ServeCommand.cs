@@ -52,9 +52,11 @@ internal static class ServeCommand
                 HttpPort = parse.GetValue(httpPort),
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
+                AuditPath = Path.Combine(state.FullName, "audit.log"),
+                AuditSigner = signer,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
-            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis));
+            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));
             using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
             using var changed = new SemaphoreSlim(0);
             watcher.Changed += (_, _) => changed.Release();
@@ -101,13 +103,14 @@ internal static class ServeCommand
         return signer;
     }
 
-    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis)
+    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, string auditPath)
     {
         console.Out.WriteLine($"""
             aegis decision server (standalone) on manifests {manifests}
               tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
               region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
               state:    {(redis is null ? "in memory" : "Redis " + redis)}
+              audit:    {auditPath}  (aegis audit verify {auditPath} --jwks {Path.Combine(Path.GetDirectoryName(auditPath)!, "keys", KeysCommand.JwksFile)})
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide
               health / metrics      http://127.0.0.1:{server.HttpPort}/readyz  /metrics

@@ -1,4 +1,5 @@
 using Aegis.Decision.Api;
+using Aegis.Decision.Audit;
 using Aegis.Decision.ExtAuthz;
 using Aegis.Decision.Bundles;
 using Aegis.Decision.Identity;
@@ -34,6 +35,15 @@ public sealed record DecisionServerOptions
 
     /// <summary>How often the bundle folder is rescanned even without file events.</summary>
     public TimeSpan BundleRescan { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>File the hash-chained audit log is appended to; none when null.</summary>
+    public string? AuditPath { get; init; }
+
+    /// <summary>Key that signs audit checkpoints (required with <see cref="AuditPath"/>).</summary>
+    public Aegis.Policy.Signing.ISigner? AuditSigner { get; init; }
+
+    /// <summary>A signed checkpoint after this many records.</summary>
+    public int AuditCheckpointEvery { get; init; } = 1_000;
 
     /// <summary>Stores for budgets, rate limits and token ids; in-memory unless given.</summary>
     public DecisionState? State { get; init; }
@@ -81,13 +91,20 @@ public static class DecisionServer
         builder.Services.AddSingleton(_ => new TokenValidator(() => jwks.Current, options.Time));
         builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
         builder.Services.AddSingleton<DecisionTelemetry>();
+        if (options.AuditPath is { } auditPath)
+        {
+            var signer = options.AuditSigner ?? throw new ArgumentException("AuditSigner is required when AuditPath is set", nameof(options));
+            builder.Services.AddSingleton(sp => AuditLog.Open(auditPath, signer, options.Time, sp.GetRequiredService<ILogger<AuditLog>>(), checkpointEvery: options.AuditCheckpointEvery));
+        }
+
         builder.Services.AddSingleton(sp => new DecisionService(
             sp.GetRequiredService<BundleStore>(),
             sp.GetRequiredService<TokenValidator>(),
             sp.GetRequiredService<DecisionState>(),
             sp.GetRequiredService<DecisionTelemetry>(),
             options.Time,
-            options.Region));
+            options.Region,
+            sp.GetService<AuditLog>()));
         builder.Services.AddSingleton(sp => new DirectoryBundleSource(options.BundleDirectory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DirectoryBundleSource>());
 
