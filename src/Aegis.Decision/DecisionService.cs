@@ -62,6 +62,9 @@ public sealed record DecisionOutcome(
     AgentToken? Agent,
     TimeSpan? RetryAfter = null);
 
+/// <summary>The result of reconciling spend: the agent's spend after it, or why it could not be done.</summary>
+public sealed record SpendOutcome(Spend? Spend, string? Reason, string? Message);
+
 /// <summary>Where the decision server's state lives; in-memory for standalone mode, Redis in clusters.</summary>
 public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds);
 
@@ -248,7 +251,11 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
                     decision.Budgets.Min(b => b.Monthly),
                     zone);
                 var reservation = await state.Budgets.ReserveAsync(agent.Tenant, agent.AgentId, cost, limits, now, cancellationToken).ConfigureAwait(false);
-                if (!reservation.Reserved)
+                if (reservation.Reserved)
+                {
+                    telemetry.RecordSpend(agent.Tenant, agent.AgentId, cost);
+                }
+                else
                 {
                     var (_, _, dayEnd, _) = BudgetPeriods.For(now, zone);
                     return outcome with { Kind = OutcomeKind.Limited, Effect = Effect.Deny, Reason = DecisionReasons.BudgetExhausted, Policy = budget!.Id, Rule = null, RetryAfter = dayEnd - now, Message = "the budget was spent by a concurrent call" };
@@ -261,6 +268,40 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         return outcome;
+    }
+
+    /// <summary>
+    /// Corrects an agent's spend once a call's actual cost is known (<c>POST /v1/spend</c>): adds actual − reserved
+    /// to the day and month the reservation was made in. The agent comes from its token.
+    /// </summary>
+    public async Task<SpendOutcome> ReconcileAsync(string? token, decimal reserved, decimal actual, DateTimeOffset? reservedAt, CancellationToken cancellationToken = default)
+    {
+        var check = tokens.Validate(token);
+        if (check.Token is not { } agent)
+        {
+            return new SpendOutcome(null, check.Reason, check.Message);
+        }
+
+        if (bundles.Get(agent.Tenant) is not { } bundle)
+        {
+            return new SpendOutcome(null, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"");
+        }
+
+        if (Array.Find(bundle.Policies.Budgets, b => b.Agents.IsMatch(agent.AgentId)) is not { } budget)
+        {
+            return new SpendOutcome(null, "no_budget", $"no AgentBudget of tenant \"{agent.Tenant}\" selects agent \"{agent.AgentId}\"");
+        }
+
+        try
+        {
+            var spend = await state.Budgets.ReconcileAsync(agent.Tenant, agent.AgentId, reserved, actual, ZoneOf(budget), reservedAt ?? time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            telemetry.RecordSpend(agent.Tenant, agent.AgentId, actual - reserved);
+            return new SpendOutcome(spend, null, null);
+        }
+        catch (StateStoreUnavailableException e)
+        {
+            return new SpendOutcome(null, ServerReasons.BudgetStoreUnavailable, e.Message);
+        }
     }
 
     private JsonObject AuditRecord(DecisionOutcome outcome, DecisionRequest request)

@@ -108,6 +108,47 @@ public class DecisionApiTests
         Assert.Contains("aegis_decision_duration_seconds_count 2", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Spend_ReconcilesTheActualCostIntoTheBudget()
+    {
+        await using var f = await ServerFixture.StartAsync();
+        var token = await f.TokenAsync();
+
+        // Two calls reserve 0.40 each (0.80 of 1.00); they really cost 0.10 each, so a third call fits again.
+        await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"));
+        await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"));
+        Assert.Equal(7, (await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"))).Status.Code);
+
+        foreach (var _ in new[] { 1, 2 })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/spend") { Content = new StringContent("""{"reserved":"0.40","actual":"0.10"}""", Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await f.Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}", headers: new Dictionary<string, string> { ["x-aegis-cost-estimate"] = "0.40" }))).Status.Code);
+        Assert.Contains("aegis_spend_usd_total{tenant=\"acme\",agent_id=\"payments-bot\"} 0.60", await f.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"reserved":"0.40"}""", null, HttpStatusCode.BadRequest, "actual: is required")]
+    [InlineData("""{"reserved":"x","actual":"0.1"}""", null, HttpStatusCode.BadRequest, "reserved: must be a decimal string")]
+    [InlineData("""{"reserved":"0.40","actual":"0.10"}""", "nobody", HttpStatusCode.Unauthorized, "token_")]
+    [InlineData("""{"reserved":"0.40","actual":"0.10"}""", "ops-bot", HttpStatusCode.Conflict, "no AgentBudget")]
+    public async Task Spend_BadRequests_AreRefusedWithTheReason(string body, string? agent, HttpStatusCode status, string message)
+    {
+        await using var f = await ServerFixture.StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/spend") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", agent switch { null => await f.TokenAsync(), "nobody" => "x.y.z", _ => await f.TokenAsync(agent) });
+
+        using var response = await f.Http.SendAsync(request);
+
+        Assert.Equal(status, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains(message, text, StringComparison.Ordinal);
+    }
+
     internal static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 10_000)
     {
         var deadline = Environment.TickCount64 + timeoutMs;

@@ -24,6 +24,79 @@ public static class DecisionApi
         app.MapGet("/metrics", (DecisionTelemetry telemetry, BundleStore bundles, TimeProvider time) =>
             Results.Text(telemetry.WritePrometheus(bundles, time.GetUtcNow()), "text/plain; version=0.0.4"));
         app.MapPost("/v1/decide", DecideAsync);
+        app.MapPost("/v1/spend", SpendAsync);
+    }
+
+    /// <summary><c>{"reserved": "0.30", "actual": "0.42", "reservedAt"?: RFC 3339}</c> with the agent's token.</summary>
+    private static async Task<IResult> SpendAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message);
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body must be a JSON object");
+            }
+
+            if (!TryMoney(root, "reserved", out var reserved, out var error) || !TryMoney(root, "actual", out var actual, out error))
+            {
+                return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, error!);
+            }
+
+            DateTimeOffset? reservedAt = null;
+            if (root.TryGetProperty("reservedAt", out var at))
+            {
+                if (at.ValueKind != JsonValueKind.String || !DateTimeOffset.TryParse(at.GetString(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
+                {
+                    return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "reservedAt: must be an RFC 3339 time");
+                }
+
+                reservedAt = parsed;
+            }
+
+            var token = http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : null;
+            var outcome = await decisions.ReconcileAsync(token, reserved, actual, reservedAt, cancellationToken).ConfigureAwait(false);
+            return outcome switch
+            {
+                { Spend: { } spend } => Results.Json(new Dictionary<string, string>
+                {
+                    ["spentToday"] = Aegis.Policy.Values.Money.Format(spend.Today),
+                    ["spentThisMonth"] = Aegis.Policy.Values.Money.Format(spend.ThisMonth),
+                }),
+                { Reason: var r } when r!.StartsWith("token_", StringComparison.Ordinal) => Problem(StatusCodes.Status401Unauthorized, r, outcome.Message!),
+                { Reason: ServerReasons.BudgetStoreUnavailable } => Problem(StatusCodes.Status503ServiceUnavailable, outcome.Reason!, outcome.Message!),
+                _ => Problem(StatusCodes.Status409Conflict, outcome.Reason!, outcome.Message!),
+            };
+        }
+    }
+
+    private static bool TryMoney(JsonElement root, string name, out decimal value, out string? error)
+    {
+        value = 0;
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.String)
+        {
+            error = $"{name}: is required, as a decimal string such as \"0.25\"";
+            return false;
+        }
+
+        if (!Aegis.Policy.Values.Money.TryParse(v.GetString(), out value, out var moneyError))
+        {
+            error = $"{name}: {moneyError}";
+            return false;
+        }
+
+        error = null;
+        return true;
     }
 
     private static async Task<IResult> DecideAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)

@@ -19,6 +19,7 @@ public sealed class DecisionTelemetry
 
     private readonly ConcurrentDictionary<(string Effect, string Reason), long> _decisions = new();
     private readonly ConcurrentDictionary<(string Policy, string Effect), long> _shadow = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Agent), decimal> _spend = new();
     private readonly long[] _latencyCounts = new long[LatencyBuckets.Length + 1];
     private long _latencySumTicks;
     private long _latencyCount;
@@ -41,6 +42,9 @@ public sealed class DecisionTelemetry
 
     /// <summary>Counts a shadow policy's would-be effect.</summary>
     public void RecordShadow(string policy, string effect) => _shadow.AddOrUpdate((policy, effect), 1, (_, n) => n + 1);
+
+    /// <summary>Adds reserved or reconciled spend (USD) of one agent, as this replica saw it.</summary>
+    public void RecordSpend(string tenant, string agent, decimal amount) => _spend.AddOrUpdate((tenant, agent), amount, (_, total) => total + amount);
 
     /// <summary>The metrics in the Prometheus text exposition format (version 0.0.4).</summary>
     public string WritePrometheus(BundleStore bundles, DateTimeOffset now)
@@ -70,6 +74,12 @@ public sealed class DecisionTelemetry
         sb.Append(CultureInfo.InvariantCulture, $"aegis_decision_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n");
         sb.Append(CultureInfo.InvariantCulture, $"aegis_decision_duration_seconds_sum {TimeSpan.FromTicks(Volatile.Read(ref _latencySumTicks)).TotalSeconds}\n");
         sb.Append(CultureInfo.InvariantCulture, $"aegis_decision_duration_seconds_count {Volatile.Read(ref _latencyCount)}\n");
+
+        sb.Append("# HELP aegis_spend_usd_total Spend reserved and reconciled through this replica, per agent.\n# TYPE aegis_spend_usd_total counter\n");
+        foreach (var ((tenant, agent), amount) in _spend.OrderBy(k => k.Key))
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"aegis_spend_usd_total{{tenant=\"{tenant}\",agent_id=\"{Escape(agent)}\"}} {amount}\n");
+        }
 
         sb.Append("# HELP aegis_bundle_info The active bundle revision of each tenant.\n# TYPE aegis_bundle_info gauge\n");
         sb.Append("# HELP aegis_bundle_age_seconds Seconds since each tenant's bundle was loaded.\n# TYPE aegis_bundle_age_seconds gauge\n");
