@@ -88,7 +88,7 @@ public class BundleReloadTests
             }
         })).ToArray();
 
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < 50; i++)
         {
             // Each version allows the call, under a different revision (a new rule name changes the content).
             var yaml = policyOnly.Replace("name: llm,", $"name: llm-{i},", StringComparison.Ordinal);

@@ -12,11 +12,22 @@ namespace Aegis.Decision.Hosting;
 /// <summary>Everything a decision server is configured with. Hosts fill it from flags or configuration.</summary>
 public sealed record DecisionServerOptions
 {
-    /// <summary>Folder of <c>&lt;tenant&gt;.tar.gz</c> bundles, watched for changes.</summary>
-    public required string BundleDirectory { get; init; }
+    /// <summary>Folder of <c>&lt;tenant&gt;.tar.gz</c> bundles, watched for changes (or use <see cref="BundleUrl"/>).</summary>
+    public string? BundleDirectory { get; init; }
 
-    /// <summary>JWKS file with the keys bundles and tokens are signed with.</summary>
-    public required string JwksPath { get; init; }
+    /// <summary>URL template of each tenant's bundle, polled with If-None-Match, e.g. http://aegis-operator:8080/bundles/{tenant}.</summary>
+    public string? BundleUrl { get; init; }
+
+    /// <summary>How often <see cref="BundleUrl"/> is polled.</summary>
+    public TimeSpan BundlePoll { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>JWKS file with the keys bundles and tokens are signed with (or use <see cref="JwksUrl"/>).</summary>
+    public string? JwksPath { get; init; }
+
+    /// <summary>JWKS URL, refreshed every <see cref="JwksRefresh"/>.</summary>
+    public Uri? JwksUrl { get; init; }
+
+    public TimeSpan JwksRefresh { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>The region this server runs in (TenantRegion rules need it).</summary>
     public string? Region { get; init; }
@@ -85,10 +96,38 @@ public static class DecisionServer
         });
         builder.Services.AddGrpc(grpc => grpc.EnableDetailedErrors = false);
         builder.Services.AddSingleton(options.Time);
-        var jwks = new FileJwksProvider(options.JwksPath, options.Time);
-        builder.Services.AddSingleton(jwks);
-        builder.Services.AddSingleton(sp => new BundleStore(() => jwks.Current, options.Time, sp.GetRequiredService<ILogger<BundleStore>>()));
-        builder.Services.AddSingleton(_ => new TokenValidator(() => jwks.Current, options.Time));
+        if ((options.BundleDirectory is null) == (options.BundleUrl is null))
+        {
+            throw new ArgumentException("set exactly one of BundleDirectory and BundleUrl", nameof(options));
+        }
+
+        if ((options.JwksPath is null) == (options.JwksUrl is null))
+        {
+            throw new ArgumentException("set exactly one of JwksPath and JwksUrl", nameof(options));
+        }
+
+        builder.Services.AddHttpClient();
+        if (options.JwksPath is { } jwksPath)
+        {
+            builder.Services.AddSingleton<IJwksSource>(new FileJwksProvider(jwksPath, options.Time));
+        }
+        else
+        {
+            builder.Services.AddSingleton(sp => new HttpJwksSource(options.JwksUrl!, sp.GetRequiredService<IHttpClientFactory>().CreateClient("jwks"), options.JwksRefresh, sp.GetRequiredService<ILogger<HttpJwksSource>>()));
+            builder.Services.AddSingleton<IJwksSource>(sp => sp.GetRequiredService<HttpJwksSource>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpJwksSource>());
+        }
+
+        builder.Services.AddSingleton(sp =>
+        {
+            var keys = sp.GetRequiredService<IJwksSource>();
+            return new BundleStore(() => keys.Current, options.Time, sp.GetRequiredService<ILogger<BundleStore>>());
+        });
+        builder.Services.AddSingleton(sp =>
+        {
+            var keys = sp.GetRequiredService<IJwksSource>();
+            return new TokenValidator(() => keys.Current, options.Time);
+        });
         builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
         builder.Services.AddSingleton<DecisionTelemetry>();
         if (options.AuditPath is { } auditPath)
@@ -105,8 +144,17 @@ public static class DecisionServer
             options.Time,
             options.Region,
             sp.GetService<AuditLog>()));
-        builder.Services.AddSingleton(sp => new DirectoryBundleSource(options.BundleDirectory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DirectoryBundleSource>());
+        if (options.BundleDirectory is { } directory)
+        {
+            builder.Services.AddSingleton(sp => new DirectoryBundleSource(directory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<DirectoryBundleSource>());
+        }
+        else
+        {
+            builder.Services.AddSingleton(sp => new HttpBundleSource(options.BundleUrl!, options.Tenants, sp.GetRequiredService<BundleStore>(),
+                sp.GetRequiredService<IHttpClientFactory>().CreateClient("bundles"), options.BundlePoll, sp.GetRequiredService<ILogger<HttpBundleSource>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<HttpBundleSource>());
+        }
 
         var app = builder.Build();
         app.MapGrpcService<ExtAuthzService>();
@@ -124,8 +172,18 @@ public static class DecisionServer
         };
         var app = Build(options, logging);
 
-        // Load what is on disk before accepting calls, so the first request sees the bundles.
-        app.Services.GetRequiredService<DirectoryBundleSource>().ScanOnce();
+        // Load keys and bundles before accepting calls, so the first request sees them.
+        if (app.Services.GetRequiredService<IJwksSource>() is HttpJwksSource jwks)
+        {
+            await jwks.RefreshAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        app.Services.GetService<DirectoryBundleSource>()?.ScanOnce();
+        if (app.Services.GetService<HttpBundleSource>() is { } poller)
+        {
+            await poller.PollOnceAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         return new RunningDecisionServer(app, options.GrpcPort, options.HttpPort);
     }

@@ -66,7 +66,7 @@ public sealed class TokenValidator(Func<JsonWebKeySet> keys, TimeProvider time, 
 }
 
 /// <summary>A JWKS read from a file and re-read when the file changes (checked at most every few seconds).</summary>
-public sealed class FileJwksProvider
+public sealed class FileJwksProvider : IJwksSource
 {
     private readonly string _path;
     private readonly TimeProvider _time;
