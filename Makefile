@@ -12,7 +12,7 @@ STATE_DIR   ?= .aegis
 BENCH_ARGS  ?= --filter '*' --job short
 REGION      ?= eu-west-1
 
-.PHONY: help deps build test run demo bench crds clean
+.PHONY: help deps build test run demo bench bench-load crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ demo: build ## Validate, test, compile, sign, verify and evaluate the samples on
 
 bench: deps ## Run the BenchmarkDotNet suites (BENCH_ARGS='--filter *Decision*' to narrow)
 	dotnet run -c Release --project tests/Aegis.Benchmarks -- $(BENCH_ARGS)
+
+bench-load: deps ## h2load (Debian nghttp2-client) against the ext_authz server and a no-op baseline: 10,000 req/s for 30 s, then max
+	@command -v h2load >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
+	dotnet run -c Release --project tests/Aegis.LoadTest -- --duration 30 --rate 10000
 
 crds: ## Generate crds/*.yaml from the C# model (arrives with the operator, issue #4)
 	@echo "crds: CRD generation is built by the operator issue (#4); crds/ holds no generated files yet." >&2; exit 2

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Aegis.Decision.Audit;
 using Aegis.Decision.Bundles;
 using Aegis.Decision.Identity;
@@ -304,39 +303,24 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
     }
 
-    private JsonObject AuditRecord(DecisionOutcome outcome, DecisionRequest request)
-    {
-        var record = new JsonObject
-        {
-            ["time"] = time.GetUtcNow().ToString("O"),
-            ["decisionId"] = outcome.DecisionId,
-            ["tenant"] = outcome.Agent?.Tenant,
-            ["agentId"] = outcome.Agent?.AgentId,
-            ["tool"] = request.Tool,
-            ["method"] = request.Request?.Method,
-            ["host"] = request.Request?.Host,
-            ["path"] = request.Request?.Path,
-            ["effect"] = DecisionJson.EffectName(outcome.Effect),
-            ["reason"] = outcome.Reason,
-            ["policy"] = outcome.Policy,
-            ["rule"] = outcome.Rule,
-            ["revision"] = outcome.Revision,
-            ["cost"] = outcome.Decision?.Cost is { } cost ? Money.Format(cost) : null,
-            ["message"] = outcome.Message,
-        };
-        if (outcome.Decision is { } decision)
-        {
-            record["redactions"] = decision.Redactions.Count;
-            record["shadow"] = new JsonArray([.. decision.Shadow.Select(s => (JsonNode)new JsonObject
-            {
-                ["policy"] = s.Policy,
-                ["rule"] = s.Rule,
-                ["effect"] = DecisionJson.EffectName(s.Effect),
-            })]);
-        }
-
-        return record;
-    }
+    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request) => new(
+        time.GetUtcNow(),
+        outcome.DecisionId,
+        outcome.Agent?.Tenant,
+        outcome.Agent?.AgentId,
+        request.Tool,
+        request.Request?.Method,
+        request.Request?.Host,
+        request.Request?.Path,
+        DecisionJson.EffectName(outcome.Effect),
+        outcome.Reason,
+        outcome.Policy,
+        outcome.Rule,
+        outcome.Revision,
+        outcome.Decision?.Cost,
+        outcome.Message,
+        outcome.Decision?.Redactions.Count ?? 0,
+        outcome.Decision?.Shadow ?? []);
 
     private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)
     {

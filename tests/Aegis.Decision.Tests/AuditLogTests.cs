@@ -8,6 +8,9 @@ namespace Aegis.Decision.Tests;
 
 public class AuditLogTests
 {
+    private static AuditEntry Entry(string id) =>
+        new(DateTimeOffset.UnixEpoch, id, "acme", "bot", "x", "POST", "h", "/", "allow", "rule_matched", "p", "r", "rev", 0.25m, null, 0, []);
+
     /// <summary>A stream whose writes block until released, like a disk that stopped answering.</summary>
     private sealed class StalledStream : MemoryStream
     {
@@ -29,14 +32,14 @@ public class AuditLogTests
         {
             for (var i = 0; i < 10; i++)
             {
-                await log.AppendAsync(new JsonObject { ["decisionId"] = $"d{i}" });
+                await log.AppendAsync(Entry($"d{i}"));
             }
         }
 
         // Reopening continues the same chain.
         await using (var log = AuditLog.Open(path, TestKeys.Signer, TimeProvider.System, NullLogger<AuditLog>.Instance, checkpointEvery: 4))
         {
-            await log.AppendAsync(new JsonObject { ["decisionId"] = "d10" });
+            await log.AppendAsync(Entry("d10"));
         }
 
         var result = AuditChain.Verify(File.ReadLines(path), TestKeys.Jwks);
@@ -52,11 +55,11 @@ public class AuditLogTests
         var log = new AuditLog(stream, TestKeys.Signer, TimeProvider.System, NullLogger<AuditLog>.Instance, capacity: 2) { EnqueueDeadline = TimeSpan.FromMilliseconds(100) };
 
         // The writer takes the first record and blocks on it; two more fill the queue; the fourth must fail.
-        await log.AppendAsync(new JsonObject { ["n"] = 1 });
+        await log.AppendAsync(Entry("1"));
         await Task.Delay(50);
-        await log.AppendAsync(new JsonObject { ["n"] = 2 });
-        await log.AppendAsync(new JsonObject { ["n"] = 3 });
-        await Assert.ThrowsAsync<AuditUnavailableException>(() => log.AppendAsync(new JsonObject { ["n"] = 4 }).AsTask());
+        await log.AppendAsync(Entry("2"));
+        await log.AppendAsync(Entry("3"));
+        await Assert.ThrowsAsync<AuditUnavailableException>(() => log.AppendAsync(Entry("4")).AsTask());
 
         stream.Release.Release(int.MaxValue / 2);
         await log.DisposeAsync();

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Aegis.Policy.Audit;
 using Aegis.Policy.Signing;
@@ -15,13 +14,15 @@ public sealed class AuditUnavailableException(string message) : Exception(messag
 /// </summary>
 public sealed partial class AuditLog : IAsyncDisposable
 {
-    private readonly Channel<JsonObject> _queue;
+    private readonly Channel<AuditEntry> _queue;
+    private readonly System.Buffers.ArrayBufferWriter<byte> _line = new(1024);
+    private readonly System.Text.Json.Utf8JsonWriter _writer;
     private readonly Stream _output;
     private readonly ISigner _signer;
     private readonly int _checkpointEvery;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Task _writer;
+    private readonly Task _writerTask;
     private long _seq;
     private string _prev;
 
@@ -34,8 +35,9 @@ public sealed partial class AuditLog : IAsyncDisposable
         _checkpointEvery = checkpointEvery;
         _seq = lastSeq;
         _prev = lastHash ?? AuditChain.Genesis;
-        _queue = Channel.CreateBounded<JsonObject>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
-        _writer = Task.Run(WriteLoopAsync);
+        _writer = new System.Text.Json.Utf8JsonWriter(_line);
+        _queue = Channel.CreateBounded<AuditEntry>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+        _writerTask = Task.Run(WriteLoopAsync);
     }
 
     /// <summary>How long a decision may wait for room in the queue before it is denied.</summary>
@@ -51,7 +53,7 @@ public sealed partial class AuditLog : IAsyncDisposable
             var last = File.ReadLines(path).LastOrDefault(l => l.Length > 0);
             if (last is not null)
             {
-                seq = JsonNode.Parse(last)!["seq"]!.GetValue<long>();
+                seq = System.Text.Json.Nodes.JsonNode.Parse(last)!["seq"]!.GetValue<long>();
                 hash = AuditChain.Hash(System.Text.Encoding.UTF8.GetBytes(last));
             }
         }
@@ -61,7 +63,7 @@ public sealed partial class AuditLog : IAsyncDisposable
     }
 
     /// <summary>Queues one record; waits for room up to the deadline, then throws <see cref="AuditUnavailableException"/>.</summary>
-    public async ValueTask AppendAsync(JsonObject record, CancellationToken cancellationToken = default)
+    public async ValueTask AppendAsync(AuditEntry record, CancellationToken cancellationToken = default)
     {
         if (_queue.Writer.TryWrite(record))
         {
@@ -104,7 +106,10 @@ public sealed partial class AuditLog : IAsyncDisposable
         {
             while (reader.TryRead(out var record))
             {
-                await WriteLineAsync(AuditChain.Line(++_seq, _prev, record)).ConfigureAwait(false);
+                _line.ResetWrittenCount();
+                _writer.Reset();
+                AuditChain.WriteLine(_writer, ++_seq, _prev, record.WriteFields);
+                await WriteLineAsync(_line.WrittenMemory).ConfigureAwait(false);
                 if (_seq % _checkpointEvery == 0)
                 {
                     await WriteLineAsync(await AuditChain.CheckpointAsync(++_seq, _prev, _time.GetUtcNow(), _signer).ConfigureAwait(false)).ConfigureAwait(false);
@@ -116,17 +121,18 @@ public sealed partial class AuditLog : IAsyncDisposable
         }
     }
 
-    private async Task WriteLineAsync(byte[] line)
+    private async Task WriteLineAsync(ReadOnlyMemory<byte> line)
     {
+        _prev = AuditChain.Hash(line.Span);
         await _output.WriteAsync(line).ConfigureAwait(false);
         _output.WriteByte((byte)'\n');
-        _prev = AuditChain.Hash(line);
     }
 
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _writer.ConfigureAwait(false);
+        await _writerTask.ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
         await _output.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -15,10 +15,14 @@ public static class CheckRequestMapper
     public const string CostHeader = "x-aegis-cost-estimate";
     public const string OverrideHeader = "x-aegis-override";
 
-    /// <summary>Maps <paramref name="check"/>; returns false with a message when the request cannot be understood.</summary>
-    public static bool TryMap(CheckRequest check, out DecisionRequest request, out string error)
+    /// <summary>
+    /// Maps <paramref name="check"/>; returns false with a message when the request cannot be understood. The
+    /// arguments are read in place from <paramref name="body"/>, which the caller disposes after answering.
+    /// </summary>
+    public static bool TryMap(CheckRequest check, out DecisionRequest request, out JsonDocument? body, out string error)
     {
         request = null!;
+        body = null;
         var http = check.Attributes?.Request?.Http;
         if (http is null)
         {
@@ -42,20 +46,19 @@ public static class CheckRequestMapper
         }
 
         JsonElement? args = null;
-        var body = http.RawBody.Length > 0 ? http.RawBody.Span : System.Text.Encoding.UTF8.GetBytes(http.Body);
-        if (tool is not null && body.Length > 0)
+        if (tool is not null && (http.RawBody.Length > 0 || http.Body.Length > 0))
         {
             // A tool call's body is its JSON arguments; a plain egress body is forwarded untouched.
             try
             {
-                using var doc = JsonDocument.Parse(body.ToArray());
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                body = http.RawBody.Length > 0 ? JsonDocument.Parse(http.RawBody.Memory) : JsonDocument.Parse(http.Body);
+                if (body.RootElement.ValueKind != JsonValueKind.Object)
                 {
                     error = "the tool call's body must be a JSON object of arguments";
                     return false;
                 }
 
-                args = doc.RootElement.Clone();
+                args = body.RootElement;
             }
             catch (JsonException e)
             {

@@ -8,12 +8,16 @@ public sealed class ExtAuthzService(DecisionService decisions) : Protos.Envoy.Se
 {
     public override async Task<CheckResponse> Check(CheckRequest request, ServerCallContext context)
     {
-        if (!CheckRequestMapper.TryMap(request, out var mapped, out var error))
+        var mappedOk = CheckRequestMapper.TryMap(request, out var mapped, out var body, out var error);
+        using (body)
         {
-            return CheckResponseBuilder.Malformed(error);
-        }
+            if (!mappedOk)
+            {
+                return CheckResponseBuilder.Malformed(error);
+            }
 
-        var outcome = await decisions.DecideAsync(mapped, context.CancellationToken).ConfigureAwait(false);
-        return CheckResponseBuilder.Build(outcome, mapped);
+            var outcome = await decisions.DecideAsync(mapped, context.CancellationToken).ConfigureAwait(false);
+            return CheckResponseBuilder.Build(outcome, mapped);
+        }
     }
 }

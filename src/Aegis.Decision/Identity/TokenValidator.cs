@@ -25,7 +25,7 @@ public sealed class TokenValidator(Func<JsonWebKeySet> keys, TimeProvider time, 
         var jwks = keys();
         if (_verified.TryGetValue(token, out var cached))
         {
-            if (cached.ExpiresAt > now - AgentTokens.Skew && jwks.FindEd25519(cached.KeyId) is not null)
+            if (cached.ExpiresAt > now - AgentTokens.Skew && jwks.ContainsKeyId(cached.KeyId))
             {
                 return new TokenCheck(cached, null, null);
             }

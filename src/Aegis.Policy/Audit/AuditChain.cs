@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -22,13 +23,38 @@ public static class AuditChain
     /// <summary>Serializes <paramref name="record"/> as one line with <c>seq</c> and <c>prev</c> first.</summary>
     public static byte[] Line(long seq, string prev, JsonObject record)
     {
-        var line = new JsonObject { ["seq"] = seq, ["prev"] = prev };
-        foreach (var (key, value) in record)
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
         {
-            line[key] = value?.DeepClone();
+            WriteLine(writer, seq, prev, w =>
+            {
+                foreach (var (key, value) in record)
+                {
+                    w.WritePropertyName(key);
+                    if (value is null)
+                    {
+                        w.WriteNullValue();
+                    }
+                    else
+                    {
+                        value.WriteTo(w);
+                    }
+                }
+            });
         }
 
-        return Encoding.UTF8.GetBytes(line.ToJsonString());
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes one line (<c>seq</c>, <c>prev</c>, then the fields) to <paramref name="writer"/>; the hot path of the log writer.</summary>
+    public static void WriteLine(Utf8JsonWriter writer, long seq, string prev, Action<Utf8JsonWriter> fields)
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber("seq", seq);
+        writer.WriteString("prev", prev);
+        fields(writer);
+        writer.WriteEndObject();
+        writer.Flush();
     }
 
     /// <summary>A checkpoint line: type, time, and a JWS over {seq, prev} by <paramref name="signer"/>.</summary>

@@ -57,6 +57,20 @@ public sealed record JsonWebKeySet([property: JsonPropertyName("keys")] List<Jso
     /// <summary>Serializes with indentation, for files a person reads.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 
+    /// <summary>Whether a key with <paramref name="kid"/> is published (no decoding: for checks on every call).</summary>
+    public bool ContainsKeyId(string kid)
+    {
+        foreach (var key in Keys)
+        {
+            if (key.Kid == kid)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>The raw Ed25519 public key for <paramref name="kid"/>, or null when no usable key has that id.</summary>
     public byte[]? FindEd25519(string kid)
     {
