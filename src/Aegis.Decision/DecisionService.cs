@@ -92,6 +92,11 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         var started = Stopwatch.GetTimestamp();
         var decisionId = Guid.CreateVersion7().ToString("N");
         ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
+
+        // The span continues the caller's traceparent or starts a trace; never the host's own unsampled request
+        // activity, which a parent-based sampler would follow into dropping every decision span. (An async
+        // method's change to Activity.Current does not flow back to its caller.)
+        Activity.Current = null;
         using var span = DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
         DecisionOutcome outcome;
         try

@@ -22,8 +22,9 @@ internal static class ServeCommand
         var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
         var grpcPort = new Option<int>("--grpc-port") { Description = "ext_authz gRPC port", DefaultValueFactory = _ => 9191 };
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
+        var otlp = new Option<Uri?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
-        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key") { manifests, region, stateDir, grpcPort, httpPort, redis };
+        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key") { manifests, region, stateDir, grpcPort, httpPort, redis, otlp };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var source = parse.GetValue(manifests)!;
@@ -53,6 +54,7 @@ internal static class ServeCommand
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
                 AuditPath = Path.Combine(state.FullName, "audit.log"),
+                OtlpEndpoint = parse.GetValue(otlp),
                 AuditSigner = signer,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 

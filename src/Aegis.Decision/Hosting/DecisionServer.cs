@@ -6,6 +6,8 @@ using Aegis.Decision.Identity;
 using Aegis.Decision.State;
 using Aegis.Decision.Telemetry;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Aegis.Decision.Hosting;
 
@@ -56,6 +58,12 @@ public sealed record DecisionServerOptions
     /// <summary>A signed checkpoint after this many records.</summary>
     public int AuditCheckpointEvery { get; init; } = 1_000;
 
+    /// <summary>OTLP/HTTP endpoint (such as http://otel-collector:4318) that decision spans are exported to; none when null.</summary>
+    public Uri? OtlpEndpoint { get; init; }
+
+    /// <summary>How long spans are batched before export.</summary>
+    public TimeSpan OtlpBatchDelay { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Stores for budgets, rate limits and token ids; in-memory unless given.</summary>
     public DecisionState? State { get; init; }
 
@@ -95,6 +103,20 @@ public static class DecisionServer
             kestrel.Listen(options.ListenAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddGrpc(grpc => grpc.EnableDetailedErrors = false);
+        if (options.OtlpEndpoint is { } otlp)
+        {
+            builder.Services.AddOpenTelemetry()
+                .ConfigureResource(resource => resource.AddService("aegis-decision"))
+                .WithTracing(tracing => tracing
+                    .AddSource(DecisionTelemetry.SourceName)
+                    .AddOtlpExporter(exporter =>
+                    {
+                        exporter.Endpoint = new Uri(otlp, "v1/traces");
+                        exporter.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+                        exporter.BatchExportProcessorOptions.ScheduledDelayMilliseconds = (int)options.OtlpBatchDelay.TotalMilliseconds;
+                    }));
+        }
+
         builder.Services.AddSingleton(options.Time);
         if ((options.BundleDirectory is null) == (options.BundleUrl is null))
         {
