@@ -25,11 +25,7 @@ public class HttpSourcesTests
 
         public Origin()
         {
-            using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-            {
-                probe.Start();
-                Port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-            }
+            Port = LoopbackPorts.Free();
 
             var builder = WebApplication.CreateSlimBuilder();
             builder.WebHost.UseUrls($"http://127.0.0.1:{Port}");

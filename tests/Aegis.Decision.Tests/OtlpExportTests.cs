@@ -19,12 +19,7 @@ public class OtlpExportTests
     {
         // An OTLP/HTTP receiver: the exporter POSTs protobuf ExportTraceServiceRequests to /v1/traces.
         var received = new ConcurrentQueue<(string ContentType, byte[] Body)>();
-        int port;
-        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = LoopbackPorts.Free();
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");

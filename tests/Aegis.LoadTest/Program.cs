@@ -187,10 +187,7 @@ namespace Aegis.LoadTest
 
         public static async Task<NoopServer> StartAsync()
         {
-            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-            probe.Start();
-            var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            var port = LoopbackPorts.Free();
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Grpc", LogLevel.None);
             builder.WebHost.ConfigureKestrel(k =>

@@ -53,11 +53,7 @@ public sealed class RedisServer : IAsyncDisposable
             Assert.Skip(reason);
         }
 
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var server = new RedisServer(binary!, port);
+        var server = new RedisServer(binary!, LoopbackPorts.Free());
         await server.StartAgainAsync();
         return server;
     }

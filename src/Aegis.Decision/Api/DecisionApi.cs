@@ -30,14 +30,10 @@ public static class DecisionApi
     /// <summary><c>{"reserved": "0.30", "actual": "0.42", "reservedAt"?: RFC 3339}</c> with the agent's token.</summary>
     private static async Task<IResult> SpendAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)
     {
-        JsonDocument doc;
-        try
+        var (doc, problem) = await ReadJsonAsync(http, cancellationToken).ConfigureAwait(false);
+        if (doc is null)
         {
-            doc = await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonException e)
-        {
-            return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message);
+            return problem!;
         }
 
         using (doc)
@@ -64,8 +60,7 @@ public static class DecisionApi
                 reservedAt = parsed;
             }
 
-            var token = http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : null;
-            var outcome = await decisions.ReconcileAsync(token, reserved, actual, reservedAt, cancellationToken).ConfigureAwait(false);
+            var outcome = await decisions.ReconcileAsync(BearerToken(http), reserved, actual, reservedAt, cancellationToken).ConfigureAwait(false);
             return outcome switch
             {
                 { Spend: { } spend } => Results.Json(new Dictionary<string, string>
@@ -79,6 +74,27 @@ public static class DecisionApi
             };
         }
     }
+
+    /// <summary>Parses a JSON body of at most <see cref="MaxBodyBytes"/>; otherwise the problem to answer with.</summary>
+    private static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
+    {
+        if (http.ContentLength > MaxBodyBytes)
+        {
+            return (null, Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes"));
+        }
+
+        try
+        {
+            return (await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false), null);
+        }
+        catch (JsonException e)
+        {
+            return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message));
+        }
+    }
+
+    private static string? BearerToken(HttpRequest http) =>
+        http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : null;
 
     private static bool TryMoney(JsonElement root, string name, out decimal value, out string? error)
     {
@@ -101,19 +117,10 @@ public static class DecisionApi
 
     private static async Task<IResult> DecideAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)
     {
-        if (http.ContentLength > MaxBodyBytes)
+        var (doc, problem) = await ReadJsonAsync(http, cancellationToken).ConfigureAwait(false);
+        if (doc is null)
         {
-            return Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes");
-        }
-
-        JsonDocument doc;
-        try
-        {
-            doc = await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonException e)
-        {
-            return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message);
+            return problem!;
         }
 
         using (doc)
@@ -144,9 +151,7 @@ public static class DecisionApi
             return false;
         }
 
-        var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
-            : http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim()
-            : null;
+        var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : BearerToken(http);
 
         // Reuse the CLI's input parser for every field; the token fills tenant and agent when they are left out.
         if (!DecisionInput.TryParse(WithIdentity(root), out var input, out error))
