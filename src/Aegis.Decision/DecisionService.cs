@@ -17,6 +17,9 @@ public sealed record DecisionRequest
 {
     public string? Token { get; init; }
 
+    /// <summary>A one-time override token minted when a person approved this exact call (x-aegis-override).</summary>
+    public string? OverrideToken { get; init; }
+
     /// <summary>Tenant and agent the sidecar was configured with (ext_authz context extensions), if any.</summary>
     public string? ExpectedTenant { get; init; }
 
@@ -74,6 +77,9 @@ public static class ServerReasons
     public const string BudgetStoreUnavailable = "budget_store_unavailable";
     public const string TokenStoreUnavailable = "token_store_unavailable";
     public const string AuditUnavailable = "audit_unavailable";
+    public const string OverrideApproved = "override_approved";
+    public const string OverrideReplayed = "override_replayed";
+    public const string OverrideInvalid = "override_invalid";
     public const string RateLimited = "rate_limited";
     public const string TenantMismatch = "tenant_mismatch";
     public const string AgentMismatch = "agent_mismatch";
@@ -223,6 +229,11 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         var outcome = FromDecision(decisionId, decision, agent);
+        if (decision.Effect == Effect.ApprovalNeeded && request.OverrideToken is { } overrideToken)
+        {
+            return await ApplyOverrideAsync(outcome, overrideToken, agent, request, cancellationToken).ConfigureAwait(false);
+        }
+
         if (decision.Reason == DecisionReasons.BudgetExhausted && decision.Effect == Effect.Deny)
         {
             var (_, _, dayEnd, monthEnd) = BudgetPeriods.For(now, zone);
@@ -272,6 +283,46 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         return outcome;
+    }
+
+    /// <summary>
+    /// An approval_needed call that presents an override token is allowed once when the token is valid, single-use,
+    /// and bound to exactly this tenant, agent, tool and arguments; its jti is consumed atomically, so a second
+    /// use is denied with override_replayed.
+    /// </summary>
+    private async Task<DecisionOutcome> ApplyOverrideAsync(DecisionOutcome outcome, string token, AgentToken agent, DecisionRequest request, CancellationToken cancellationToken)
+    {
+        var check = tokens.Validate(token);
+        if (check.Token is not { } grant)
+        {
+            return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.OverrideInvalid, Message = $"override token refused: {check.Reason}: {check.Message}" };
+        }
+
+        var digest = AgentTokens.ArgsDigest(request.Args);
+        string? mismatch = !grant.SingleUse ? "it is not single-use (use: once)"
+            : grant.Tenant != agent.Tenant ? $"it is for tenant \"{grant.Tenant}\""
+            : grant.AgentId != agent.AgentId ? $"it is for agent \"{grant.AgentId}\""
+            : grant.Tool != request.Tool ? $"it is for tool \"{grant.Tool}\""
+            : grant.ArgsDigest != digest ? "it was approved for other arguments"
+            : null;
+        if (mismatch is not null)
+        {
+            return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.OverrideInvalid, Message = "the override token does not cover this call: " + mismatch };
+        }
+
+        try
+        {
+            if (!await state.TokenIds.TryConsumeAsync(grant.Jti, grant.ExpiresAt, cancellationToken).ConfigureAwait(false))
+            {
+                return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.OverrideReplayed, Message = "this override token was already used" };
+            }
+        }
+        catch (StateStoreUnavailableException e)
+        {
+            return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.TokenStoreUnavailable, Message = e.Message };
+        }
+
+        return outcome with { Kind = OutcomeKind.Allowed, Effect = Effect.Allow, Reason = ServerReasons.OverrideApproved, Message = $"approved once (override {grant.Jti})" };
     }
 
     /// <summary>

@@ -162,6 +162,8 @@ public static class DecisionApi
         request = new DecisionRequest
         {
             Token = token,
+            OverrideToken = root.TryGetProperty("override", out var o) && o.ValueKind == JsonValueKind.String ? o.GetString()
+                : http.Headers.TryGetValue("x-aegis-override", out var h) ? h.ToString() : null,
             ExpectedTenant = root.TryGetProperty("tenant", out _) ? input.Tenant : null,
             ExpectedAgent = root.TryGetProperty("agent", out _) ? input.Agent.Id : null,
             Tool = input.Tool,

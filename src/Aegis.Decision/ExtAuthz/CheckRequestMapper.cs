@@ -71,6 +71,7 @@ public static class CheckRequestMapper
         request = new DecisionRequest
         {
             Token = token,
+            OverrideToken = headers.TryGetValue(OverrideHeader, out var overrideToken) && overrideToken.Length > 0 ? overrideToken : null,
             ExpectedTenant = extensions.TryGetValue("tenant", out var tenant) ? tenant : null,
             ExpectedAgent = extensions.TryGetValue("agent_id", out var agent) ? agent : null,
             Tool = tool,

@@ -14,7 +14,9 @@ public sealed record AgentToken(
     DateTimeOffset IssuedAt,
     DateTimeOffset ExpiresAt,
     string KeyId,
-    string? Use = null)
+    string? Use = null,
+    string? Tool = null,
+    string? ArgsDigest = null)
 {
     /// <summary>Longest lifetime an agent token may have.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromMinutes(15);
@@ -170,7 +172,9 @@ public static class AgentTokens
                     iat,
                     exp,
                     jws.KeyId,
-                    root.TryGetProperty("use", out var use) && use.ValueKind == JsonValueKind.String ? use.GetString() : null),
+                    OptionalText(root, "use"),
+                    OptionalText(root, "tool"),
+                    OptionalText(root, "args_digest")),
                 null,
                 null);
         }
@@ -179,6 +183,17 @@ public static class AgentTokens
             return TokenCheck.Fail(TokenRejection.ClaimsInvalid, e.Message);
         }
     }
+
+    /// <summary>
+    /// The digest an override token is bound to: hex sha-256 of the arguments' canonical JSON (keys sorted, no
+    /// whitespace), so the same arguments in any key order give the same digest. No arguments digest as <c>{}</c>.
+    /// </summary>
+    public static string ArgsDigest(JsonElement? args) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            args is { } a ? Bundles.CanonicalJson.Serialize(a) : "{}"u8.ToArray()));
+
+    private static string? OptionalText(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     private static long Number(JsonElement root, string name) =>
         root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n)
