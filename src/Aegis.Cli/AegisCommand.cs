@@ -24,6 +24,7 @@ public static class AegisCommand
             ServeCommand.Create(console),
             TokenCommand.Create(console),
             AuditCommand.Create(console),
+            CrdsCommand.Create(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

@@ -10,25 +10,25 @@ namespace Aegis.Policy.Loading;
 /// <summary>Semantic checks on a bound object; each error names the field path and the reason.</summary>
 public static partial class ResourceValidator
 {
-    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    [GeneratedRegex(ResourcePatterns.DnsLabel)]
     private static partial Regex DnsLabel();
 
     [GeneratedRegex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
     private static partial Regex DnsSubdomain();
 
-    [GeneratedRegex("^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+    [GeneratedRegex(ResourcePatterns.RuleName)]
     private static partial Regex RuleName();
 
-    [GeneratedRegex("^[a-z0-9]+(-[a-z0-9]+)*$")]
+    [GeneratedRegex(ResourcePatterns.Region)]
     private static partial Regex RegionName();
 
-    [GeneratedRegex("^(slack:[A-Z0-9]+|group:[A-Za-z0-9][-A-Za-z0-9_.]*)$")]
+    [GeneratedRegex(ResourcePatterns.Approver)]
     private static partial Regex Approver();
 
-    [GeneratedRegex("^([A-Z]+|\\*)$")]
+    [GeneratedRegex(ResourcePatterns.Method)]
     private static partial Regex Method();
 
-    [GeneratedRegex("^[0-9a-f]{64}$")]
+    [GeneratedRegex(ResourcePatterns.Sha256Hex)]
     private static partial Regex Sha256Hex();
 
     /// <summary>Checks <paramref name="obj"/>; calls <paramref name="error"/>(fieldPath, reason) per problem.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 namespace Aegis.Policy.Resources;
 
 /// <summary>What an agent may do: rules over tool calls and HTTP egress.</summary>
+[Kind("agentpolicies", "ap", "Tenant|string|.spec.tenant", "Mode|string|.spec.mode", "Ready|string|.status.conditions[?(@.type==\"Ready\")].status", "Revision|string|.status.bundleRevision", "Age|date|.metadata.creationTimestamp")]
 public sealed class AgentPolicy : AegisObject<AgentPolicySpec, CompiledObjectStatus>
 {
     /// <summary>The kind name.</summary>
@@ -34,25 +35,46 @@ public enum Effect
 /// <summary>Spec of an AgentPolicy.</summary>
 public sealed class AgentPolicySpec
 {
+    [Schema(Required = true, Pattern = ResourcePatterns.DnsLabel, Description = "Tenant whose bundle this policy compiles into.")]
     public string Tenant { get; set; } = "";
+
+    [Schema(Default = "enforce", Description = "enforce applies the effects; shadow only records them.")]
     public PolicyMode Mode { get; set; } = PolicyMode.Enforce;
+
+    [Schema(Description = "Globs over agent ids; omitted selects every agent of the tenant.")]
     public List<string>? Agents { get; set; }
+
+    [Schema(Default = "deny", Description = "Effect when no rule of this policy matches.")]
     public Effect DefaultEffect { get; set; } = Effect.Deny;
+
+    [Schema(ListMapKey = "name", Description = "Rules; names are unique within the policy.")]
     public List<PolicyRule> Rules { get; set; } = [];
 }
 
 /// <summary>One named rule: what it matches, an optional CEL condition, and its effect.</summary>
+[CelValidation("self.effect != 'approval_needed' || has(self.approval)", "approval is required when effect is approval_needed")]
+[CelValidation("self.effect == 'approval_needed' || !has(self.approval)", "approval is only allowed when effect is approval_needed")]
+[CelValidation("self.effect != 'sanitize' || (has(self.redact) && size(self.redact) > 0)", "redact must list at least one detector or pattern when effect is sanitize")]
+[CelValidation("self.effect == 'sanitize' || !has(self.redact)", "redact is only allowed when effect is sanitize")]
 public sealed class PolicyRule
 {
+    [Schema(Required = true, Pattern = ResourcePatterns.RuleName)]
     public string Name { get; set; } = "";
+
+    [Schema(Required = true)]
     public RuleMatch Match { get; set; } = new();
+
+    [Schema(Description = "CEL condition; the rule matches only when it is true.")]
     public string? When { get; set; }
+
+    [Schema(Required = true)]
     public Effect Effect { get; set; } = Effect.Deny;
     public ApprovalSpec? Approval { get; set; }
     public List<RedactionSpec>? Redact { get; set; }
 }
 
 /// <summary>What calls a rule applies to: tool names or HTTP egress.</summary>
+[CelValidation("(has(self.tools) && size(self.tools) > 0) || has(self.egress)", "match must name tools or egress")]
 public sealed class RuleMatch
 {
     public List<string>? Tools { get; set; }
@@ -62,7 +84,10 @@ public sealed class RuleMatch
 /// <summary>HTTP egress match: hosts (case-insensitive, optional port), methods, paths (globs).</summary>
 public sealed class EgressMatch
 {
+    [Schema(Required = true, MinItems = 1)]
     public List<string>? Hosts { get; set; }
+
+    [Schema(ItemPattern = ResourcePatterns.Method)]
     public List<string>? Methods { get; set; }
     public List<string>? Paths { get; set; }
 }
@@ -70,7 +95,10 @@ public sealed class EgressMatch
 /// <summary>Who approves an approval_needed call, where they are asked and for how long.</summary>
 public sealed class ApprovalSpec
 {
+    [Schema(Required = true, MinItems = 1, ItemPattern = ResourcePatterns.Approver)]
     public List<string> Approvers { get; set; } = [];
+
+    [Schema(Pattern = ResourcePatterns.Duration, Default = "15m")]
     public string? Ttl { get; set; }
     public string? Channel { get; set; }
     public EscalationSpec? Escalation { get; set; }
@@ -79,14 +107,21 @@ public sealed class ApprovalSpec
 /// <summary>A second approver list asked when nobody decided within <see cref="After"/>.</summary>
 public sealed class EscalationSpec
 {
+    [Schema(Required = true, Pattern = ResourcePatterns.Duration)]
     public string After { get; set; } = "";
+
+    [Schema(Required = true, MinItems = 1, ItemPattern = ResourcePatterns.Approver)]
     public List<string> Approvers { get; set; } = [];
 }
 
 /// <summary>One redaction: a built-in detector or a custom pattern.</summary>
+[CelValidation("has(self.detector) != has(self.pattern)", "set exactly one of detector or pattern")]
 public sealed class RedactionSpec
 {
+    [Schema(Pattern = "^(credit_card|iban|us_ssn|email|phone)$", Description = "A built-in detector.")]
     public string? Detector { get; set; }
+
+    [Schema(Description = "A custom regular expression (non-backtracking: no backreferences or lookarounds).")]
     public string? Pattern { get; set; }
     public string? Replacement { get; set; }
 }

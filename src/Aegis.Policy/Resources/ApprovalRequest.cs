@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 namespace Aegis.Policy.Resources;
 
 /// <summary>A pending human decision on one exact call.</summary>
+[Kind("approvalrequests", "ar", "Tenant|string|.spec.tenant", "Agent|string|.spec.agentId", "Tool|string|.spec.tool", "Phase|string|.status.phase", "Age|date|.metadata.creationTimestamp")]
 public sealed class ApprovalRequest : AegisObject<ApprovalRequestSpec, ApprovalRequestStatus>
 {
     /// <summary>The kind name.</summary>
@@ -26,14 +27,24 @@ public enum ApprovalPhase
 /// <summary>Spec of an ApprovalRequest: the call to approve, bound by its arguments' digest.</summary>
 public sealed class ApprovalRequestSpec
 {
+    [Schema(Required = true, Pattern = ResourcePatterns.DnsLabel)]
     public string Tenant { get; set; } = "";
+
+    [Schema(Required = true)]
     public string AgentId { get; set; } = "";
+
+    [Schema(Required = true)]
     public string Tool { get; set; } = "";
+
+    [Schema(Required = true, Pattern = ResourcePatterns.Sha256Hex, Description = "sha-256 of the canonical JSON arguments.")]
     public string ArgsDigest { get; set; } = "";
     public string? ArgsPreview { get; set; }
     public string? Policy { get; set; }
     public string? Rule { get; set; }
+    [Schema(Required = true, MinItems = 1, ItemPattern = ResourcePatterns.Approver)]
     public List<string> Approvers { get; set; } = [];
+
+    [Schema(Required = true, Description = "RFC 3339 time after which the request expires.")]
     public string ExpiresAt { get; set; } = "";
 }
 
