@@ -166,6 +166,11 @@ internal sealed class ObjectBinder
                 var fieldPath = path.Length == 0 ? key.Value : $"{path}.{key.Value}";
                 if (!properties.ByName.TryGetValue(key.Value, out var property))
                 {
+                    if (properties.AcceptUnknown)
+                    {
+                        continue;
+                    }
+
                     FailedPaths.Add(fieldPath);
                     _onError(key.Start, fieldPath, $"unknown field \"{key.Value}\" (known fields: {string.Join(", ", properties.Names)})");
                     continue;
@@ -220,7 +225,7 @@ internal sealed class ObjectBinder
                 var props = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
                     .Where(p => p.CanWrite && p.GetCustomAttribute<JsonIgnoreAttribute>() is null)
                     .ToDictionary(WireName, StringComparer.Ordinal);
-                map = new PropertyMap(props, string.Join(", ", props.Keys).Split(", "));
+                map = new PropertyMap(props, [.. props.Keys], type.GetCustomAttribute<Resources.AcceptUnknownFieldsAttribute>() is not null);
                 PropertyMaps[type] = map;
             }
 
@@ -228,5 +233,5 @@ internal sealed class ObjectBinder
         }
     }
 
-    private sealed record PropertyMap(Dictionary<string, PropertyInfo> ByName, string[] Names);
+    private sealed record PropertyMap(Dictionary<string, PropertyInfo> ByName, string[] Names, bool AcceptUnknown);
 }

@@ -3,6 +3,8 @@ using System.Text.Json.Serialization;
 namespace Aegis.Policy.Resources;
 
 /// <summary>Kubernetes object metadata: the subset Aegis reads and writes.</summary>
+/// <remarks>Objects read from the API server also carry managedFields, finalizers, ownerReferences and more; they are Kubernetes's, not Aegis's, so they are accepted and ignored.</remarks>
+[AcceptUnknownFields]
 public sealed class ObjectMetadata
 {
     public string Name { get; set; } = "";

@@ -51,3 +51,9 @@ public sealed class KindAttribute(string plural, string shortName, params string
     public string ShortName { get; } = shortName;
     public string[] Columns { get; } = columns;
 }
+
+/// <summary>Marks a type whose unknown fields the loader ignores instead of refusing (Kubernetes-owned metadata).</summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class AcceptUnknownFieldsAttribute : Attribute
+{
+}
