@@ -50,9 +50,11 @@ public sealed class TenantReconciler(ISigner signer, IBundlePublisher publisher)
             }
         }
 
+        // Objects without a usable tenant are only reported: there is no tenant to publish a bundle for.
+        var publishable = System.Text.RegularExpressions.Regex.IsMatch(tenant, ResourcePatterns.DnsLabel);
         var content = BundleCompiler.Compile(tenant, valid.Select(v => v.Object), rejected);
         var published = false;
-        if (await publisher.CurrentRevisionAsync(tenant, cancellationToken).ConfigureAwait(false) != content.Revision)
+        if (publishable && await publisher.CurrentRevisionAsync(tenant, cancellationToken).ConfigureAwait(false) != content.Revision)
         {
             var archive = await BundleArchive.SignAndPackAsync(content, signer, cancellationToken).ConfigureAwait(false);
             await publisher.PublishAsync(tenant, content.Revision, archive, cancellationToken).ConfigureAwait(false);

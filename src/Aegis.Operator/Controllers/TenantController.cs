@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Aegis.Policy.Resources;
+using k8s;
+using k8s.Models;
+
+namespace Aegis.Operator.Controllers;
+
+/// <summary>
+/// Watches AgentPolicy, AgentBudget and TenantRegion, queues the tenant of every change (old and new, when an
+/// object moves between tenants), and reconciles tenants with <see cref="TenantReconciler"/> on a few workers
+/// that start after every cache has synced. Status is written through the status subresource, and only when it
+/// differs, so the controller's own writes settle instead of looping. Failures are retried with backoff.
+/// </summary>
+public sealed partial class TenantController : IDisposable
+{
+    private static readonly (string Plural, string Kind)[] Kinds =
+    [
+        ("agentpolicies", AgentPolicy.KindName), ("agentbudgets", AgentBudget.KindName), ("tenantregions", TenantRegion.KindName),
+    ];
+
+    private readonly IKubernetes _client;
+    private readonly TenantReconciler _reconciler;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CustomResourceInformer[] _informers;
+    private readonly WorkQueue<string> _queue;
+
+    public TenantController(IKubernetes client, TenantReconciler reconciler, TimeProvider time, ILoggerFactory loggers)
+    {
+        _client = client;
+        _reconciler = reconciler;
+        _time = time;
+        _logger = loggers.CreateLogger<TenantController>();
+        _queue = new WorkQueue<string>(time);
+        _informers = [.. Kinds.Select(k => new CustomResourceInformer(client, AegisObject.Group, AegisObject.Version, k.Plural, loggers.CreateLogger<CustomResourceInformer>()))];
+        foreach (var informer in _informers)
+        {
+            informer.Changed += OnChanged;
+        }
+    }
+
+    /// <summary>Successful reconciles, for tests and metrics.</summary>
+    public int Reconciles { get; private set; }
+
+    /// <summary>Runs the informers and <paramref name="workers"/> workers until cancelled.</summary>
+    public async Task RunAsync(int workers, CancellationToken cancellationToken)
+    {
+        var informers = _informers.Select(i => i.RunAsync(cancellationToken)).ToList();
+        while (!_informers.All(i => i.HasSynced))
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        using var registration = cancellationToken.Register(_queue.ShutDown);
+        var running = Enumerable.Range(0, workers).Select(_ => WorkAsync(cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(running.Concat(informers)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void OnChanged(ResourceChange change)
+    {
+        foreach (var tenant in new[] { TenantOf(change.Old), TenantOf(change.New) }.Distinct())
+        {
+            _queue.Add(tenant);
+        }
+    }
+
+    private static string TenantOf(JsonObject? obj) => obj?["spec"]?["tenant"]?.ToString() ?? "";
+
+    private async Task WorkAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (ok, tenant) = await _queue.TryGetAsync(cancellationToken).ConfigureAwait(false);
+            if (!ok)
+            {
+                return;
+            }
+
+            try
+            {
+                await ReconcileAsync(tenant, cancellationToken).ConfigureAwait(false);
+                _queue.Forget(tenant);
+                Reconciles++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                var delay = _queue.AddRateLimited(tenant);
+                LogRetry(_logger, tenant, e.Message, delay.TotalMilliseconds);
+            }
+            finally
+            {
+                _queue.Done(tenant);
+            }
+        }
+    }
+
+    private async Task ReconcileAsync(string tenant, CancellationToken cancellationToken)
+    {
+        // Level-based: read the cache as it is now, whatever event woke us.
+        var objects = new List<(string Plural, CachedObject Cached, JsonObject Json)>();
+        foreach (var (informer, kind) in _informers.Zip(Kinds.Select(k => k.Kind)))
+        {
+            foreach (var json in informer.Snapshot().Where(o => TenantOf(o) == tenant))
+            {
+                var meta = json["metadata"]!;
+                objects.Add((informer.Plural, new CachedObject(kind, meta["namespace"]!.ToString(), meta["name"]!.ToString(),
+                    long.Parse(meta["generation"]?.ToString() ?? "0", CultureInfo.InvariantCulture), json.ToJsonString()), json));
+            }
+        }
+
+        var result = await _reconciler.ReconcileAsync(tenant, [.. objects.Select(o => o.Cached)], cancellationToken).ConfigureAwait(false);
+        if (result.Published)
+        {
+            LogPublished(_logger, tenant, result.Revision);
+        }
+
+        foreach (var update in result.Statuses)
+        {
+            var (plural, _, json) = objects.First(o => ReferenceEquals(o.Cached, update.Source));
+            if (DesiredStatus(json, update) is { } status)
+            {
+                await _client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+                    new V1Patch(new JsonObject { ["status"] = status }.ToJsonString(), V1Patch.PatchType.MergePatch),
+                    AegisObject.Group, AegisObject.Version, update.Source.Namespace, plural, update.Source.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The status to write, or null when the object already has it (so our own writes settle).</summary>
+    private JsonObject? DesiredStatus(JsonObject current, ObjectStatusUpdate update)
+    {
+        var existing = current["status"]?["conditions"] as JsonArray;
+        var conditions = new JsonArray();
+        var changed = current["status"]?["bundleRevision"]?.ToString() != update.BundleRevision
+            || current["status"]?["observedGeneration"]?.ToString() != update.Source.Generation.ToString(CultureInfo.InvariantCulture);
+        foreach (var condition in new[] { update.Accepted, update.Ready })
+        {
+            var old = existing?.FirstOrDefault(c => c?["type"]?.ToString() == condition.Type);
+            var status = condition.Status ? "True" : "False";
+            var same = old?["status"]?.ToString() == status;
+            changed |= !same || old?["reason"]?.ToString() != condition.Reason || old?["message"]?.ToString() != condition.Message
+                || old?["observedGeneration"]?.ToString() != update.Source.Generation.ToString(CultureInfo.InvariantCulture);
+            conditions.Add(new JsonObject
+            {
+                ["type"] = condition.Type,
+                ["status"] = status,
+                ["reason"] = condition.Reason,
+                ["message"] = condition.Message,
+                ["observedGeneration"] = update.Source.Generation,
+                ["lastTransitionTime"] = same && old?["lastTransitionTime"] is { } t ? t.ToString() : _time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
+            });
+        }
+
+        return changed
+            ? new JsonObject { ["observedGeneration"] = update.Source.Generation, ["conditions"] = conditions, ["bundleRevision"] = update.BundleRevision }
+            : null;
+    }
+
+    public void Dispose() => _queue.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "published bundle {Revision} for tenant {Tenant}")]
+    private static partial void LogPublished(ILogger logger, string tenant, string revision);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "reconciling tenant {Tenant} failed: {Reason}; retrying in {DelayMs} ms")]
+    private static partial void LogRetry(ILogger logger, string tenant, string reason, double delayMs);
+}
