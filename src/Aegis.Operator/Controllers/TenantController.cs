@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Aegis.Operator.Publishing;
 using Aegis.Policy.Resources;
 using k8s;
 using k8s.Models;
@@ -9,8 +10,9 @@ namespace Aegis.Operator.Controllers;
 /// <summary>
 /// Watches AgentPolicy, AgentBudget and TenantRegion, queues the tenant of every change (old and new, when an
 /// object moves between tenants), and reconciles tenants with <see cref="TenantReconciler"/> on a few workers
-/// that start after every cache has synced. Status is written through the status subresource, and only when it
-/// differs, so the controller's own writes settle instead of looping. Failures are retried with backoff.
+/// that start after every cache has synced. Every replica compiles into its own catalog (signing is
+/// deterministic, so all replicas serve identical bundles); only the leader writes status, through the status
+/// subresource and only when it differs, and publishes to external stores. Failures are retried with backoff.
 /// </summary>
 public sealed partial class TenantController : IDisposable
 {
@@ -26,10 +28,17 @@ public sealed partial class TenantController : IDisposable
     private readonly CustomResourceInformer[] _informers;
     private readonly WorkQueue<string> _queue;
 
-    public TenantController(IKubernetes client, TenantReconciler reconciler, TimeProvider time, ILoggerFactory loggers)
+    private readonly Func<bool> _isLeader;
+    private readonly IBundlePublisher? _external;
+    private readonly BundleCatalog? _catalog;
+
+    public TenantController(IKubernetes client, TenantReconciler reconciler, TimeProvider time, ILoggerFactory loggers, Func<bool>? isLeader = null, BundleCatalog? catalog = null, IBundlePublisher? external = null)
     {
         _client = client;
         _reconciler = reconciler;
+        _isLeader = isLeader ?? (() => true);
+        _catalog = catalog;
+        _external = external;
         _time = time;
         _logger = loggers.CreateLogger<TenantController>();
         _queue = new WorkQueue<string>(time);
@@ -37,6 +46,15 @@ public sealed partial class TenantController : IDisposable
         foreach (var informer in _informers)
         {
             informer.Changed += OnChanged;
+        }
+    }
+
+    /// <summary>Queues every known tenant again (a new leader takes over status and external publishing).</summary>
+    public void RequeueAll()
+    {
+        foreach (var tenant in _informers.SelectMany(i => i.Snapshot()).Select(o => TenantOf(o)).Distinct())
+        {
+            _queue.Add(tenant);
         }
     }
 
@@ -119,6 +137,17 @@ public sealed partial class TenantController : IDisposable
         if (result.Published)
         {
             LogPublished(_logger, tenant, result.Revision);
+        }
+
+        if (!_isLeader())
+        {
+            return;
+        }
+
+        if (_external is not null && _catalog is not null && _catalog.TryGet(tenant, out var revision, out var bundle)
+            && await _external.CurrentRevisionAsync(tenant, cancellationToken).ConfigureAwait(false) != revision)
+        {
+            await _external.PublishAsync(tenant, revision, bundle, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var update in result.Statuses)

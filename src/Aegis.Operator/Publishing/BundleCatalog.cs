@@ -17,6 +17,14 @@ public sealed class BundleCatalog : IBundlePublisher
 {
     private readonly ConcurrentDictionary<string, (string Revision, byte[] Bundle)> _bundles = new(StringComparer.Ordinal);
 
+    /// <summary>The tenant's bundle as served, if there is one.</summary>
+    public bool TryGet(string tenant, out string revision, out byte[] bundle)
+    {
+        var found = _bundles.TryGetValue(tenant, out var entry);
+        (revision, bundle) = found ? entry : ("", []);
+        return found;
+    }
+
     public Task<string?> CurrentRevisionAsync(string tenant, CancellationToken cancellationToken = default) =>
         Task.FromResult(_bundles.TryGetValue(tenant, out var b) ? b.Revision : null);
 
