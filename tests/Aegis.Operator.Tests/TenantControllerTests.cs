@@ -82,6 +82,11 @@ public class TenantControllerTests
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("after-compaction", tenant: "umbrella"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
         await WaitAsync(async () => await catalog.CurrentRevisionAsync("umbrella") is not null, "umbrella after 410 Gone");
 
+        // Events follow status changes: published for the valid objects, refused for the broken one.
+        var events = api.Objects("", "events", "fin");
+        Assert.Contains(events, e => e["reason"]!.ToString() == "BundlePublished" && e["involvedObject"]!["name"]!.ToString() == "pay" && e["type"]!.ToString() == "Normal");
+        Assert.Contains(events, e => e["reason"]!.ToString() == "BundleRefused" && e["involvedObject"]!["name"]!.ToString() == "broken" && e["type"]!.ToString() == "Warning");
+
         // The controller's own status writes settle: no reconcile loop.
         await Task.Delay(500);
         var settled = controller.Reconciles;

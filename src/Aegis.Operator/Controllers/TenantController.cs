@@ -158,7 +158,47 @@ public sealed partial class TenantController : IDisposable
                 await _client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
                     new V1Patch(new JsonObject { ["status"] = status }.ToJsonString(), V1Patch.PatchType.MergePatch),
                     AegisObject.Group, AegisObject.Version, update.Source.Namespace, plural, update.Source.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
+
+                // An event per status change (never per reconcile), so a busy tenant causes no event storm.
+                await RecordEventAsync(update, json, cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    private async Task RecordEventAsync(ObjectStatusUpdate update, JsonObject json, CancellationToken cancellationToken)
+    {
+        var (type, reason, message) = update.Accepted.Status
+            ? ("Normal", "BundlePublished", update.Ready.Message)
+            : ("Warning", update.Source.Kind == TenantRegion.KindName ? "TenantDenied" : "BundleRefused", $"{update.Accepted.Message}; {update.Ready.Message}");
+        var now = _time.GetUtcNow().UtcDateTime;
+        var evt = new Corev1Event
+        {
+            // Event names are DNS subdomains (at most 253 characters): the object's name, then a unique suffix.
+            Metadata = new V1ObjectMeta { Name = $"{(update.Source.Name.Length > 200 ? update.Source.Name[..200] : update.Source.Name)}.{Guid.NewGuid():N}", NamespaceProperty = update.Source.Namespace },
+            InvolvedObject = new V1ObjectReference
+            {
+                ApiVersion = AegisObject.ApiVersionValue,
+                Kind = update.Source.Kind,
+                Name = update.Source.Name,
+                NamespaceProperty = update.Source.Namespace,
+                Uid = json["metadata"]?["uid"]?.ToString(),
+            },
+            Type = type,
+            Reason = reason,
+            Message = message.Length > 1024 ? message[..1024] : message,
+            Source = new V1EventSource { Component = "aegis-operator" },
+            FirstTimestamp = now,
+            LastTimestamp = now,
+            Count = 1,
+        };
+        try
+        {
+            await _client.CoreV1.CreateNamespacedEventAsync(evt, update.Source.Namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (k8s.Autorest.HttpOperationException e)
+        {
+            // Events are best effort in Kubernetes; the status already says what happened.
+            LogEventFailed(_logger, update.Source.Ref, e.Message);
         }
     }
 
@@ -193,6 +233,9 @@ public sealed partial class TenantController : IDisposable
     }
 
     public void Dispose() => _queue.Dispose();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "recording an event for {Object} failed: {Reason}")]
+    private static partial void LogEventFailed(ILogger logger, string @object, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "published bundle {Revision} for tenant {Tenant}")]
     private static partial void LogPublished(ILogger logger, string tenant, string revision);
