@@ -25,6 +25,7 @@ public static class AegisCommand
             TokenCommand.Create(console),
             AuditCommand.Create(console),
             CrdsCommand.Create(console),
+            OperatorCommand.Create(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

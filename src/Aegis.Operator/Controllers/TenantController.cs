@@ -58,6 +58,9 @@ public sealed partial class TenantController : IDisposable
         }
     }
 
+    /// <summary>True once every informer has listed (readiness).</summary>
+    public bool HasSynced => _informers.All(i => i.HasSynced);
+
     /// <summary>Successful reconciles, for tests and metrics.</summary>
     public int Reconciles { get; private set; }
 

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using System.Net;
+using Aegis.Operator.Hosting;
+using k8s;
+
+namespace Aegis.Cli.Commands;
+
+/// <summary><c>aegis operator</c>: run the operator against a cluster (in-cluster config, or a kubeconfig).</summary>
+internal static class OperatorCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var kubeconfig = new Option<FileInfo?>("--kubeconfig") { Description = "kubeconfig file (default: in-cluster config, else ~/.kube/config)" };
+        var ns = new Option<string>("--namespace") { Description = "The operator's namespace (Lease, bundle ConfigMaps)", DefaultValueFactory = _ => "aegis-system" };
+        var key = new Option<FileInfo>("--key") { Description = "Bundle signing key (PKCS#8 PEM), e.g. mounted from a Secret", Required = true };
+        var identity = new Option<string?>("--identity") { Description = "Name in the leader Lease (default: $POD_NAME, else the host name)" };
+        var listen = new Option<string>("--listen") { Description = "Address for HTTP (bundles, JWKS, health)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--http-port") { Description = "HTTP port", DefaultValueFactory = _ => 8080 };
+        var configMaps = new Option<bool>("--configmaps") { Description = "Also publish each bundle as a ConfigMap" };
+        var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles and serve them") { kubeconfig, ns, key, identity, listen, port, configMaps };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            using var signer = KeyFiles.LoadSigner(parse.GetValue(key)!, null, console);
+            if (signer is null || !IPAddress.TryParse(parse.GetValue(listen), out var address))
+            {
+                if (signer is not null)
+                {
+                    console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
+                }
+
+                return AegisCommand.BadInput;
+            }
+
+            KubernetesClientConfiguration config;
+            try
+            {
+                config = parse.GetValue(kubeconfig) is { } file ? KubernetesClientConfiguration.BuildConfigFromConfigFile(file.FullName)
+                    : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
+                    : KubernetesClientConfiguration.BuildDefaultConfig();
+            }
+            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
+            {
+                console.Error.WriteLine($"no usable Kubernetes configuration: {e.Message}");
+                return AegisCommand.BadInput;
+            }
+
+            using var client = new Kubernetes(config);
+            var app = OperatorHost.Build(new OperatorOptions
+            {
+                Client = client,
+                Namespace = parse.GetValue(ns)!,
+                Signer = signer,
+                Identity = parse.GetValue(identity) ?? Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName,
+                ListenAddress = address,
+                HttpPort = parse.GetValue(port),
+                PublishConfigMaps = parse.GetValue(configMaps),
+            });
+            console.Out.WriteLine($"aegis operator: {config.Host}, namespace {parse.GetValue(ns)}, bundles at http://{address}:{parse.GetValue(port)}/bundles/{{tenant}}");
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C: stop gracefully, which hands the leader Lease back.
+            }
+
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+}

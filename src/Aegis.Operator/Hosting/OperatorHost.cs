@@ -1,0 +1,93 @@
+using Aegis.Operator.Controllers;
+using Aegis.Operator.Publishing;
+using Aegis.Policy.Signing;
+using k8s;
+
+namespace Aegis.Operator.Hosting;
+
+/// <summary>Everything the operator is configured with; hosts fill it from flags or configuration.</summary>
+public sealed record OperatorOptions
+{
+    public required IKubernetes Client { get; init; }
+
+    /// <summary>The operator's namespace: its Lease and bundle ConfigMaps live here.</summary>
+    public required string Namespace { get; init; }
+
+    /// <summary>Signs bundles; its public key is served at /.well-known/jwks.json.</summary>
+    public required LocalEd25519Signer Signer { get; init; }
+
+    /// <summary>This replica's name in the Lease (the pod name in a cluster).</summary>
+    public required string Identity { get; init; }
+
+    public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
+
+    /// <summary>HTTP port for /bundles/{tenant}, the JWKS and health (8080 by default).</summary>
+    public int HttpPort { get; init; } = 8080;
+
+    /// <summary>Also publish each bundle as a ConfigMap (leader only).</summary>
+    public bool PublishConfigMaps { get; init; }
+
+    public int Workers { get; init; } = 2;
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// The operator process: leader election, the tenant controller, and HTTP for <c>/bundles/{tenant}</c> (with
+/// ETag), <c>/.well-known/jwks.json</c>, <c>/healthz</c> and <c>/readyz</c> (caches synced). Every replica serves
+/// bundles; only the leader writes status and publishes externally.
+/// </summary>
+public static class OperatorHost
+{
+    public static WebApplication Build(OperatorOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Listen(options.ListenAddress, options.HttpPort);
+        });
+        var catalog = new BundleCatalog();
+        builder.Services.AddSingleton(catalog);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => new Leadership(options.Client, options.Namespace, "aegis-operator", options.Identity, sp.GetRequiredService<ILogger<Leadership>>())
+        {
+            LeaseDuration = options.LeaseDuration,
+            RenewDeadline = options.RenewDeadline,
+            RetryPeriod = options.RetryPeriod,
+        });
+        builder.Services.AddSingleton(sp =>
+        {
+            var leadership = sp.GetRequiredService<Leadership>();
+            var controller = new TenantController(options.Client, new TenantReconciler(options.Signer, catalog), TimeProvider.System,
+                sp.GetRequiredService<ILoggerFactory>(), () => leadership.IsLeader, catalog,
+                options.PublishConfigMaps ? new ConfigMapPublisher(options.Client, options.Namespace) : null);
+
+            // A new leader re-reconciles everything: status and external copies are its job from now on.
+            leadership.StartedLeading += controller.RequeueAll;
+            return controller;
+        });
+        // AddHostedService de-duplicates by implementation type, which would drop the second loop.
+        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<Leadership>().RunAsync));
+        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => sp.GetRequiredService<TenantController>().RunAsync(options.Workers, ct)));
+
+        var app = builder.Build();
+        catalog.Map(app);
+        var jwks = new JsonWebKeySet([options.Signer.PublicJwk]).ToJson();
+        app.MapGet("/.well-known/jwks.json", () => Results.Text(jwks, "application/json"));
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", (TenantController controller) => controller.HasSynced
+            ? Results.Text("ready\n")
+            : Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+
+    /// <summary>Runs a long-lived loop as a hosted service, stopping it with the host.</summary>
+    private sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService
+    {
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => loop(stoppingToken);
+    }
+}

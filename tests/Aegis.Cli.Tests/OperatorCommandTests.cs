@@ -1,0 +1,27 @@
+using Aegis.TestSupport;
+
+namespace Aegis.Cli.Tests;
+
+public class OperatorCommandTests
+{
+    [Fact]
+    public async Task Operator_MissingKey_ExitsTwoNamingTheFile()
+    {
+        var run = await CliRun.RunAsync("operator", "--key", "/nonexistent/key.pem");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("/nonexistent/key.pem", run.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Operator_BadKubeconfig_ExitsTwoWithTheReason()
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+        var kubeconfig = dir.Write("kubeconfig", "not: [a kubeconfig");
+
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--kubeconfig", kubeconfig);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("no usable Kubernetes configuration", run.Error, StringComparison.Ordinal);
+    }
+}

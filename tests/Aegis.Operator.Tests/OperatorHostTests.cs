@@ -1,0 +1,68 @@
+using System.Net;
+using Aegis.Operator.Hosting;
+using Aegis.Policy.Bundles;
+using Aegis.Policy.Signing;
+using Aegis.TestSupport;
+using Aegis.TestSupport.Kubernetes;
+using k8s;
+
+namespace Aegis.Operator.Tests;
+
+public class OperatorHostTests
+{
+    [Fact]
+    public async Task Operator_ServesVerifiableBundlesAndItsJwks_AndReleasesItsLeaseOnStop()
+    {
+        await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
+        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
+        using var signer = LocalEd25519Signer.Generate();
+        var port = LoopbackPorts.Free();
+        var app = OperatorHost.Build(new OperatorOptions
+        {
+            Client = client,
+            Namespace = "aegis-system",
+            Signer = signer,
+            Identity = "operator-0",
+            HttpPort = port,
+            PublishConfigMaps = true,
+            LeaseDuration = TimeSpan.FromSeconds(2),
+            RenewDeadline = TimeSpan.FromSeconds(1.5),
+            RetryPeriod = TimeSpan.FromMilliseconds(200),
+        });
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(new
+        {
+            apiVersion = "aegis.dev/v1alpha1", kind = "AgentPolicy", metadata = new { name = "pay", @namespace = "fin" },
+            spec = new { tenant = "acme", rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, effect = "allow" } } },
+        }, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
+
+        var deadline = Environment.TickCount64 + 15_000;
+        HttpResponseMessage bundle;
+        while ((bundle = await http.GetAsync("/bundles/acme")).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(Environment.TickCount64 < deadline, "no bundle served");
+            bundle.Dispose();
+            await Task.Delay(50);
+        }
+
+        var keys = JsonWebKeySet.Parse(await http.GetStringAsync("/.well-known/jwks.json"));
+        var verified = new BundleVerifier(keys).Verify(await bundle.Content.ReadAsByteArrayAsync(), "acme");
+        Assert.True(verified.IsValid, verified.Message);
+        Assert.Equal($"\"{verified.Bundle!.Revision}\"", bundle.Headers.ETag!.Tag);
+        bundle.Dispose();
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
+
+        // The leader also wrote the ConfigMap copy.
+        while (api.Objects("", "configmaps", "aegis-system").Count == 0)
+        {
+            Assert.True(Environment.TickCount64 < deadline, "no ConfigMap published");
+            await Task.Delay(50);
+        }
+
+        await app.StopAsync();
+        await app.DisposeAsync();
+        Assert.Equal("", api.Objects("coordination.k8s.io", "leases", "aegis-system").Single()["spec"]!["holderIdentity"]!.ToString());
+    }
+}
