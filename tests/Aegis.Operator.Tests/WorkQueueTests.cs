@@ -115,6 +115,20 @@ public class WorkQueueTests
     }
 
     [Fact]
+    public async Task DelayedAdds_FiringAfterDispose_AreIgnored()
+    {
+        // A requeue timer that fires after the queue is gone must not throw on a timer thread (it would crash
+        // the process, as it once crashed this test run).
+        var queue = new WorkQueue<string>(baseDelay: TimeSpan.FromMilliseconds(20));
+        queue.AddAfter("a", TimeSpan.FromMilliseconds(30));
+        queue.AddRateLimited("b");
+        queue.Dispose();
+        await Task.Delay(150);
+        queue.Add("c");
+        Assert.Equal(0, queue.Count);
+    }
+
+    [Fact]
     public async Task ShutDown_WakesWaitingWorkers()
     {
         using var queue = new WorkQueue<string>();

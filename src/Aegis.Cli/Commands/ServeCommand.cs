@@ -59,12 +59,24 @@ internal static class ServeCommand
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
             PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));
-            using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
+            // The semaphore outlives the watcher (disposed in reverse order), and late events are ignored.
             using var changed = new SemaphoreSlim(0);
-            watcher.Changed += (_, _) => changed.Release();
-            watcher.Created += (_, _) => changed.Release();
-            watcher.Deleted += (_, _) => changed.Release();
-            watcher.Renamed += (_, _) => changed.Release();
+            using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
+            void Signal()
+            {
+                try
+                {
+                    changed.Release();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+
+            watcher.Changed += (_, _) => Signal();
+            watcher.Created += (_, _) => Signal();
+            watcher.Deleted += (_, _) => Signal();
+            watcher.Renamed += (_, _) => Signal();
             try
             {
                 while (true)

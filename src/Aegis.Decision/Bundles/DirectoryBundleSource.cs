@@ -55,9 +55,9 @@ public sealed partial class DirectoryBundleSource(string directory, BundleStore 
         using var watcher = Directory.Exists(directory) ? new FileSystemWatcher(directory, "*" + Suffix) : null;
         if (watcher is not null)
         {
-            watcher.Changed += (_, _) => _changed.Release();
-            watcher.Created += (_, _) => _changed.Release();
-            watcher.Renamed += (_, _) => _changed.Release();
+            watcher.Changed += (_, _) => Signal();
+            watcher.Created += (_, _) => Signal();
+            watcher.Renamed += (_, _) => Signal();
             watcher.EnableRaisingEvents = true;
         }
 
@@ -79,6 +79,18 @@ public sealed partial class DirectoryBundleSource(string directory, BundleStore 
             {
                 return;
             }
+        }
+    }
+
+    private void Signal()
+    {
+        try
+        {
+            _changed.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A file event that arrives while the source shuts down has nothing left to wake.
         }
     }
 

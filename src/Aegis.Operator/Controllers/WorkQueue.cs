@@ -43,6 +43,7 @@ public sealed class WorkQueue<T> : IDisposable
     /// <summary>Queues <paramref name="key"/> unless it is already waiting.</summary>
     public void Add(T key)
     {
+        // Release happens under the lock, so it can never race Dispose (delayed adds fire on timer threads).
         lock (_lock)
         {
             if (_shutDown || !_dirty.Add(key))
@@ -57,9 +58,8 @@ public sealed class WorkQueue<T> : IDisposable
             }
 
             _queue.Enqueue(key);
+            _available.Release();
         }
-
-        _available.Release();
     }
 
     /// <summary>Queues <paramref name="key"/> after <paramref name="delay"/> (a "requeue after" for polling).</summary>
@@ -128,20 +128,14 @@ public sealed class WorkQueue<T> : IDisposable
     /// <summary>Marks <paramref name="key"/> processed; queues it again if it was added meanwhile.</summary>
     public void Done(T key)
     {
-        var requeue = false;
         lock (_lock)
         {
             _processing.Remove(key);
             if (_dirty.Contains(key) && !_shutDown)
             {
                 _queue.Enqueue(key);
-                requeue = true;
+                _available.Release();
             }
-        }
-
-        if (requeue)
-        {
-            _available.Release();
         }
     }
 
@@ -150,10 +144,12 @@ public sealed class WorkQueue<T> : IDisposable
     {
         lock (_lock)
         {
-            _shutDown = true;
+            if (!_shutDown)
+            {
+                _shutDown = true;
+                _available.Release();
+            }
         }
-
-        _available.Release();
     }
 
     public void Dispose()
@@ -163,7 +159,11 @@ public sealed class WorkQueue<T> : IDisposable
             pending.Dispose();
         }
 
-        _available.Dispose();
+        lock (_lock)
+        {
+            _shutDown = true;
+            _available.Dispose();
+        }
     }
 
     private sealed class DelayedAdd(WorkQueue<T> queue, T key) : IDisposable
