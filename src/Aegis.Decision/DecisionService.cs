@@ -211,8 +211,8 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         // Decide once without spend; only a call that budgets apply to reads the store, and is decided again
         // with the live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
         var decision = DecisionEngine.Decide(policies, input);
-        var budget = Array.Find(policies.Budgets, b => b.Agents.IsMatch(agent.AgentId));
-        var zone = budget is null ? TimeZoneInfo.Utc : ZoneOf(budget);
+        var budget = policies.ViewFor(agent.AgentId).Budget;
+        var zone = budget?.Zone ?? TimeZoneInfo.Utc;
         var spend = new Spend(0, 0);
         if (decision.Budgets.Count > 0)
         {
@@ -342,14 +342,14 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return new SpendOutcome(null, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"");
         }
 
-        if (Array.Find(bundle.Policies.Budgets, b => b.Agents.IsMatch(agent.AgentId)) is not { } budget)
+        if (bundle.Policies.ViewFor(agent.AgentId).Budget is not { } budget)
         {
             return new SpendOutcome(null, "no_budget", $"no AgentBudget of tenant \"{agent.Tenant}\" selects agent \"{agent.AgentId}\"");
         }
 
         try
         {
-            var spend = await state.Budgets.ReconcileAsync(agent.Tenant, agent.AgentId, reserved, actual, ZoneOf(budget), reservedAt ?? time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            var spend = await state.Budgets.ReconcileAsync(agent.Tenant, agent.AgentId, reserved, actual, budget.Zone, reservedAt ?? time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             telemetry.RecordSpend(agent.Tenant, agent.AgentId, actual - reserved);
             return new SpendOutcome(spend, null, null);
         }
@@ -391,6 +391,4 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
     private static DecisionOutcome Deny(string decisionId, string reason, string message, AgentToken? agent, string? revision = null) =>
         new(decisionId, OutcomeKind.Denied, Effect.Deny, reason, null, null, message, revision, null, agent);
-
-    private static TimeZoneInfo ZoneOf(CompiledBudget budget) => TimeZones.TryFind(budget.TimeZone, out var zone) ? zone : TimeZoneInfo.Utc;
 }

@@ -51,7 +51,7 @@ internal sealed class DecisionScope(DecisionInput input, PolicySet set) : CelSco
             case "cost":
                 return (double)(input.Cost ?? 0m);
             case "budget":
-                var budget = set.Budgets.FirstOrDefault(b => b.Agents.IsMatch(input.Agent.Id));
+                var budget = set.ViewFor(input.Agent.Id).Budget;
                 return new Dictionary<string, object?>(6, StringComparer.Ordinal)
                 {
                     ["spent"] = (double)input.Budget.SpentToday,

@@ -45,6 +45,9 @@ public sealed class CompiledBudget
     public decimal? Daily { get; init; }
     public decimal? Monthly { get; init; }
     public required string TimeZone { get; init; }
+
+    /// <summary>The resolved zone of <see cref="TimeZone"/>, looked up once at bundle load (UTC if unknown).</summary>
+    public required TimeZoneInfo Zone { get; init; }
     public required ExhaustedAction OnExhausted { get; init; }
     public ThrottleSpec? Throttle { get; init; }
     public RateLimitSpec? RateLimit { get; init; }
@@ -70,6 +73,9 @@ public sealed class AgentView
     public required bool AnyShadow { get; init; }
     public required Effect DefaultEffect { get; init; }
     public string? DefaultPolicy { get; init; }
+
+    /// <summary>The first budget (by namespace/name) selecting the agent: its counters' time zone and CEL's <c>budget</c>.</summary>
+    public CompiledBudget? Budget { get; init; }
 }
 
 /// <summary>Thrown when bundle data cannot be compiled (it was not produced by a compatible compiler).</summary>
@@ -174,7 +180,15 @@ public sealed class PolicySet
             anyEnforce = true;
         }
 
-        var view = new AgentView { Selected = selected, AnyEnforce = anyEnforce, AnyShadow = anyShadow, DefaultEffect = defaultEffect, DefaultPolicy = defaultPolicy };
+        var view = new AgentView
+        {
+            Selected = selected,
+            AnyEnforce = anyEnforce,
+            AnyShadow = anyShadow,
+            DefaultEffect = defaultEffect,
+            DefaultPolicy = defaultPolicy,
+            Budget = Array.Find(Budgets, b => b.Agents.IsMatch(agentId)),
+        };
         if (Volatile.Read(ref _agentViewCount) < MaxMemoEntries && _agentViews.TryAdd(agentId, view))
         {
             Interlocked.Increment(ref _agentViewCount);
@@ -286,6 +300,7 @@ public sealed class PolicySet
         Daily = ParseMoney(budget.Spec.Daily, budget.Id, "spec.daily"),
         Monthly = ParseMoney(budget.Spec.Monthly, budget.Id, "spec.monthly"),
         TimeZone = budget.Spec.TimeZone ?? "UTC",
+        Zone = Values.TimeZones.TryFind(budget.Spec.TimeZone ?? "UTC", out var zone) ? zone : TimeZoneInfo.Utc,
         OnExhausted = budget.Spec.OnExhausted,
         Throttle = budget.Spec.Throttle,
         RateLimit = budget.Spec.RateLimit,

@@ -284,9 +284,6 @@ public sealed class GlobSet
 
     public GlobSet(Glob[] globs) => _globs = globs;
 
-    /// <summary>True when the set matches every value.</summary>
-    public bool MatchesAll => _globs.Length == 0;
-
     /// <summary>Whether any glob matches (or the set is unrestricted).</summary>
     public bool IsMatch(string value)
     {
