@@ -47,7 +47,9 @@ public class ServeCommandTests
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var serve = AegisCommand.RunAsync(["serve", "--manifests", manifests, "--state-dir", state, "--grpc-port", "0", "--http-port", "0"], stdout, TextWriter.Synchronized(new StringWriter()), stop.Token);
 
-        var port = await WaitForAsync(() => Regex.Match(output.ToString(), @"JSON API\s+http://127\.0\.0\.1:(\d+)/v1/decide") is { Success: true } m ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : (int?)null);
+        Match banner = Match.Empty;
+        await Eventually.TrueAsync(() => (banner = Regex.Match(output.ToString(), @"JSON API\s+http://127\.0\.0\.1:(\d+)/v1/decide")).Success, "the serve banner", TimeSpan.FromSeconds(30));
+        var port = int.Parse(banner.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         var tokenRun = await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", Path.Combine(state, "keys", "signing-key.pem"));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokenRun.Out.Trim());
@@ -55,7 +57,7 @@ public class ServeCommandTests
         Assert.Equal("allow", await EffectAsync(http, "x"));
 
         File.WriteAllText(policyFile, Policy.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
-        await WaitForAsync(async () => await EffectAsync(http, "x") == "deny" ? true : (bool?)null);
+        await Eventually.TrueAsync(async () => await EffectAsync(http, "x") == "deny", "the recompiled policy denying", TimeSpan.FromSeconds(30));
 
         await stop.CancelAsync();
         Assert.Equal(0, await serve);
@@ -67,22 +69,5 @@ public class ServeCommandTests
         using var response = await http.PostAsync("/v1/decide", new StringContent($$"""{"tool":"{{tool}}"}""", Encoding.UTF8, "application/json"));
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return doc.RootElement.TryGetProperty("effect", out var e) ? e.GetString() : null;
-    }
-
-    private static Task<T> WaitForAsync<T>(Func<T?> probe) where T : struct => WaitForAsync(() => Task.FromResult(probe()));
-
-    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe) where T : struct
-    {
-        var deadline = Environment.TickCount64 + 30_000;
-        while (true)
-        {
-            if (await probe() is { } value)
-            {
-                return value;
-            }
-
-            Assert.True(Environment.TickCount64 < deadline, "timed out");
-            await Task.Delay(100);
-        }
     }
 }

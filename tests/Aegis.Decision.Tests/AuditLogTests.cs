@@ -77,7 +77,7 @@ public class AuditLogTests
         await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", """{"amount": 9000}"""));
         await f.Client.CheckAsync(ServerFixture.Check("bad-token", "x"));
 
-        await DecisionApiTests.WaitUntilAsync(() => File.Exists(f.AuditPath) && File.ReadAllLines(f.AuditPath).Length == 3);
+        await Eventually.TrueAsync(() => File.Exists(f.AuditPath) && File.ReadAllLines(f.AuditPath).Length == 3);
         var lines = File.ReadAllLines(f.AuditPath);
         Assert.True(AuditChain.Verify(lines, f.Jwks).Valid);
         var records = lines.Select(l => JsonNode.Parse(l)!).ToList();

@@ -1,5 +1,7 @@
 using Aegis.Policy.Signing;
 
+using Aegis.TestSupport;
+
 namespace Aegis.Decision.Tests;
 
 /// <summary>Hot reload from the bundle folder: new bundles swap in, bad ones are refused and the last good one serves.</summary>
@@ -16,7 +18,7 @@ public class BundleReloadTests
         Assert.Equal(0, (await f.Client.CheckAsync(check)).Status.Code);
 
         var revisions = await f.PublishAsync(Denying);
-        await DecisionApiTests.WaitUntilAsync(() => f.Server.Bundles.Get("acme")?.Revision == revisions["acme"]);
+        await Eventually.TrueAsync(() => f.Server.Bundles.Get("acme")?.Revision == revisions["acme"]);
 
         var after = await f.Client.CheckAsync(check);
         Assert.Equal(7, after.Status.Code);
@@ -31,7 +33,7 @@ public class BundleReloadTests
         using var stranger = LocalEd25519Signer.Generate();
 
         await f.PublishAsync(Denying, stranger);
-        await DecisionApiTests.WaitUntilAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_unknown_kid"));
+        await Eventually.TrueAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_unknown_kid"));
 
         Assert.Equal(good, f.Server.Bundles.Get("acme")!.Revision);
         var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", """{"amount": 1}"""));
@@ -46,7 +48,7 @@ public class BundleReloadTests
         var good = f.Server.Bundles.Get("acme")!.Revision;
 
         File.WriteAllText(Path.Combine(f.BundleDir, "acme.tar.gz"), "garbage");
-        await DecisionApiTests.WaitUntilAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_malformed"));
+        await Eventually.TrueAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_malformed"));
 
         Assert.Equal(good, f.Server.Bundles.Get("acme")!.Revision);
     }
@@ -57,7 +59,7 @@ public class BundleReloadTests
         await using var f = await ServerFixture.StartAsync();
         File.Copy(Path.Combine(f.BundleDir, "globex.tar.gz"), Path.Combine(f.BundleDir, "initech.tar.gz"));
 
-        await DecisionApiTests.WaitUntilAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_tenant_mismatch"));
+        await Eventually.TrueAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_tenant_mismatch"));
         Assert.Null(f.Server.Bundles.Get("initech"));
     }
 
@@ -98,7 +100,7 @@ public class BundleReloadTests
                 known.Add(revision);
             }
 
-            await DecisionApiTests.WaitUntilAsync(() => f.Server.Bundles.Get("acme")!.Revision == revision);
+            await Eventually.TrueAsync(() => f.Server.Bundles.Get("acme")!.Revision == revision);
         }
 
         await stop.CancelAsync();

@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
+using Aegis.TestSupport;
+
 namespace Aegis.Decision.Tests;
 
 /// <summary>POST /v1/decide, /healthz, /readyz and /metrics over real HTTP.</summary>
@@ -85,7 +87,7 @@ public class DecisionApiTests
         Assert.Contains("acme, globex", await before.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         await f.PublishAsync(ServerFixture.Policies);
-        await WaitUntilAsync(() => f.Server.Bundles.HasAll(["acme", "globex"]));
+        await Eventually.TrueAsync(() => f.Server.Bundles.HasAll(["acme", "globex"]));
 
         using var after = await f.Http.GetAsync("/readyz");
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
@@ -147,15 +149,5 @@ public class DecisionApiTests
         Assert.Equal(status, response.StatusCode);
         var text = await response.Content.ReadAsStringAsync();
         Assert.Contains(message, text, StringComparison.Ordinal);
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 10_000)
-    {
-        var deadline = Environment.TickCount64 + timeoutMs;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, "condition not met in time");
-            await Task.Delay(25);
-        }
     }
 }

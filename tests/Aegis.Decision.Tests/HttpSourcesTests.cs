@@ -90,7 +90,7 @@ public class HttpSourcesTests
         var first = server.Bundles.Get("acme")!.Revision;
 
         // Unchanged bundles are answered 304 and cost no verification; a missing tenant's 404 keeps it unready.
-        await DecisionApiTests.WaitUntilAsync(() => origin.Requests.Count(r => r is ("acme", 304)) >= 2);
+        await Eventually.TrueAsync(() => origin.Requests.Count(r => r is ("acme", 304)) >= 2);
         Assert.Equal(1, origin.Requests.Count(r => r is ("acme", 200)));
         Assert.Null(server.Bundles.Get("globex"));
 
@@ -98,7 +98,7 @@ public class HttpSourcesTests
         origin.Jwks = new JsonWebKeySet([newKey.PublicJwk, oldKey.PublicJwk]).ToJson();
         await Task.Delay(300);
         origin.Bundles["acme"] = await BundleAsync(ServerFixture.Policies.Replace("name: llm,", "name: llm2,", StringComparison.Ordinal), "acme", newKey);
-        await DecisionApiTests.WaitUntilAsync(() => server.Bundles.Get("acme")!.Revision != first);
+        await Eventually.TrueAsync(() => server.Bundles.Get("acme")!.Revision != first);
 
         var oldToken = await AgentTokens.MintAsync(oldKey, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
         var newToken = await AgentTokens.MintAsync(newKey, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
@@ -127,7 +127,7 @@ public class HttpSourcesTests
         var good = server.Bundles.Get("acme")!.Revision;
 
         origin.Bundles["acme"] = await BundleAsync(ServerFixture.Policies.Replace("effect: allow", "effect: deny", StringComparison.Ordinal), "acme", stranger);
-        await DecisionApiTests.WaitUntilAsync(() => server.Bundles.Refusals.ContainsKey("bundle_unknown_kid"));
+        await Eventually.TrueAsync(() => server.Bundles.Refusals.ContainsKey("bundle_unknown_kid"));
 
         Assert.Equal(good, server.Bundles.Get("acme")!.Revision);
     }

@@ -54,7 +54,7 @@ public class OtlpExportTests
             var client = new Protos.Envoy.Service.Auth.V3.Authorization.AuthorizationClient(channel);
             var token = await AgentTokens.MintAsync(signer, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
             await client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", """{"amount": 12}"""));
-            await DecisionApiTests.WaitUntilAsync(() => !received.IsEmpty);
+            await Eventually.TrueAsync(() => !received.IsEmpty);
         }
 
         var all = received.SelectMany(r => r.Body).ToArray();

@@ -121,7 +121,7 @@ public class RedisStateTests
 
         Assert.False(await b.TokenIds.IsRevokedAsync("j2"));
         await a.TokenIds.RevokeAsync("j2", expires);
-        await DecisionApiTests.WaitUntilAsync(() => b.TokenIds.IsRevokedAsync("j2").AsTask().GetAwaiter().GetResult());
+        await Eventually.TrueAsync(() => b.TokenIds.IsRevokedAsync("j2").AsTask().GetAwaiter().GetResult());
     }
 
     [Fact]
@@ -193,6 +193,6 @@ public class RedisStateTests
         Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(otherTenant, "anything", "{}"))).Status.Code);
 
         await redis.StartAgainAsync();
-        await DecisionApiTests.WaitUntilAsync(() => f.Client.Check(ServerFixture.Check(budgeted, "openai.chat", "{}")).Status.Code == 0, timeoutMs: 20_000);
+        await Eventually.TrueAsync(() => f.Client.Check(ServerFixture.Check(budgeted, "openai.chat", "{}")).Status.Code == 0, within: TimeSpan.FromSeconds(20));
     }
 }

@@ -1,4 +1,5 @@
 using Aegis.Operator.Controllers;
+using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;
 using k8s;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -16,15 +17,6 @@ public class LeadershipTests
             RetryPeriod = TimeSpan.FromMilliseconds(200),
         };
 
-    private static async Task WaitAsync(Func<bool> condition, TimeSpan within, string what)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within {within.TotalSeconds} s");
-            await Task.Delay(50);
-        }
-    }
 
     [Fact]
     public async Task OneLeadsAtATime_GracefulStopHandsOverAtOnce()
@@ -36,7 +28,7 @@ public class LeadershipTests
         using var stopA = new CancellationTokenSource();
         using var stopB = new CancellationTokenSource();
         var runA = a.RunAsync(stopA.Token);
-        await WaitAsync(() => a.IsLeader, TimeSpan.FromSeconds(5), "a leading");
+        await Eventually.TrueAsync(() => a.IsLeader, "a leading", TimeSpan.FromSeconds(5));
         var runB = b.RunAsync(stopB.Token);
 
         await Task.Delay(1000);
@@ -48,7 +40,7 @@ public class LeadershipTests
         var stopped = DateTime.UtcNow;
         await stopA.CancelAsync();
         await runA;
-        await WaitAsync(() => b.IsLeader, TimeSpan.FromSeconds(2), "b leading after a released");
+        await Eventually.TrueAsync(() => b.IsLeader, "b leading after a released", TimeSpan.FromSeconds(2));
         Assert.True(DateTime.UtcNow - stopped < TimeSpan.FromSeconds(2));
 
         await stopB.CancelAsync();
@@ -65,14 +57,14 @@ public class LeadershipTests
         using var stopA = new CancellationTokenSource();
         using var stopB = new CancellationTokenSource();
         var runA = a.RunAsync(stopA.Token);
-        await WaitAsync(() => a.IsLeader, TimeSpan.FromSeconds(5), "a leading");
+        await Eventually.TrueAsync(() => a.IsLeader, "a leading", TimeSpan.FromSeconds(5));
         var runB = b.RunAsync(stopB.Token);
 
         // a stops renewing without releasing (a crashed pod): b waits out the lease, then leads.
         await stopA.CancelAsync();
         await runA;
         Assert.False(b.IsLeader);
-        await WaitAsync(() => b.IsLeader, TimeSpan.FromSeconds(2 + 2), "b leading after a's lease expired");
+        await Eventually.TrueAsync(() => b.IsLeader, "b leading after a's lease expired", TimeSpan.FromSeconds(2 + 2));
 
         await stopB.CancelAsync();
         await runB;

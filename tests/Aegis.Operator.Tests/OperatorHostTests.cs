@@ -38,28 +38,23 @@ public class OperatorHostTests
             spec = new { tenant = "acme", rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, effect = "allow" } } },
         }, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
 
-        var deadline = Environment.TickCount64 + 15_000;
-        HttpResponseMessage bundle;
-        while ((bundle = await http.GetAsync("/bundles/acme")).StatusCode != HttpStatusCode.OK)
+        HttpResponseMessage? bundle = null;
+        await Eventually.TrueAsync(async () =>
         {
-            Assert.True(Environment.TickCount64 < deadline, "no bundle served");
-            bundle.Dispose();
-            await Task.Delay(50);
-        }
+            bundle?.Dispose();
+            bundle = await http.GetAsync("/bundles/acme");
+            return bundle.StatusCode == HttpStatusCode.OK;
+        }, "the bundle served");
 
         var keys = JsonWebKeySet.Parse(await http.GetStringAsync("/.well-known/jwks.json"));
-        var verified = new BundleVerifier(keys).Verify(await bundle.Content.ReadAsByteArrayAsync(), "acme");
+        var verified = new BundleVerifier(keys).Verify(await bundle!.Content.ReadAsByteArrayAsync(), "acme");
         Assert.True(verified.IsValid, verified.Message);
         Assert.Equal($"\"{verified.Bundle!.Revision}\"", bundle.Headers.ETag!.Tag);
         bundle.Dispose();
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
 
         // The leader also wrote the ConfigMap copy.
-        while (api.Objects("", "configmaps", "aegis-system").Count == 0)
-        {
-            Assert.True(Environment.TickCount64 < deadline, "no ConfigMap published");
-            await Task.Delay(50);
-        }
+        await Eventually.TrueAsync(() => api.Objects("", "configmaps", "aegis-system").Count > 0, "the ConfigMap published");
 
         await app.StopAsync();
         await app.DisposeAsync();

@@ -20,15 +20,6 @@ public class TenantControllerTests
         spec = new { tenant, rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, effect } } },
     };
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = Environment.TickCount64 + 15_000;
-        while (!await condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, "timed out waiting for " + what);
-            await Task.Delay(50);
-        }
-    }
 
     private static async Task<JsonNode> ReadAsync(Kubernetes client, string name) =>
         JsonNode.Parse(((System.Text.Json.JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync("aegis.dev", "v1alpha1", "fin", "agentpolicies", name)).GetRawText())!;
@@ -49,9 +40,9 @@ public class TenantControllerTests
         using var stop = new CancellationTokenSource();
         var running = controller.RunAsync(2, stop.Token);
 
-        await WaitAsync(async () => await catalog.CurrentRevisionAsync("acme") is not null && await catalog.CurrentRevisionAsync("globex") is not null, "bundles of both tenants");
+        await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("acme") is not null && await catalog.CurrentRevisionAsync("globex") is not null, "bundles of both tenants");
         var acme = await catalog.CurrentRevisionAsync("acme");
-        await WaitAsync(async () => (await ReadAsync(client, "pay"))["status"]?["bundleRevision"]?.ToString() == acme, "status of pay");
+        await Eventually.TrueAsync(async () => (await ReadAsync(client, "pay"))["status"]?["bundleRevision"]?.ToString() == acme, "status of pay");
         var pay = await ReadAsync(client, "pay");
         Assert.Equal("True", Condition(pay, "Ready", "status"));
         Assert.Equal("1", Condition(pay, "Accepted", "observedGeneration"));
@@ -63,24 +54,24 @@ public class TenantControllerTests
             apiVersion = "aegis.dev/v1alpha1", kind = "AgentPolicy", metadata = new { name = "broken", @namespace = "fin" },
             spec = new { tenant = "acme", rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, when = "nope > 1", effect = "deny" } } },
         }, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
-        await WaitAsync(async () => Condition(await ReadAsync(client, "broken"), "Accepted", "status") == "False", "broken rejected");
+        await Eventually.TrueAsync(async () => Condition(await ReadAsync(client, "broken"), "Accepted", "status") == "False", "broken rejected");
         Assert.Contains("undeclared reference to 'nope'", Condition(await ReadAsync(client, "broken"), "Accepted", "message"), StringComparison.Ordinal);
         Assert.Equal(acme, await catalog.CurrentRevisionAsync("acme"));
 
         // A spec change publishes a new revision and moves observedGeneration.
         await client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("""{"spec":{"rules":[{"name":"r","match":{"tools":["x"]},"effect":"deny"}]}}""", V1Patch.PatchType.MergePatch),
             "aegis.dev", "v1alpha1", "fin", "agentpolicies", "pay");
-        await WaitAsync(async () => await catalog.CurrentRevisionAsync("acme") != acme, "a new revision");
-        await WaitAsync(async () => Condition(await ReadAsync(client, "pay"), "Ready", "observedGeneration") == "2", "observedGeneration 2");
+        await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("acme") != acme, "a new revision");
+        await Eventually.TrueAsync(async () => Condition(await ReadAsync(client, "pay"), "Ready", "observedGeneration") == "2", "observedGeneration 2");
 
         // The server ends every watch, then forgets history: the informers re-watch, then re-list, and lose nothing.
         api.CutWatches();
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("after-cut", tenant: "initech"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
-        await WaitAsync(async () => await catalog.CurrentRevisionAsync("initech") is not null, "initech after a cut watch");
+        await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("initech") is not null, "initech after a cut watch");
         api.Compact();
         api.CutWatches();
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("after-compaction", tenant: "umbrella"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
-        await WaitAsync(async () => await catalog.CurrentRevisionAsync("umbrella") is not null, "umbrella after 410 Gone");
+        await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("umbrella") is not null, "umbrella after 410 Gone");
 
         // Events follow status changes: published for the valid objects, refused for the broken one.
         var events = api.Objects("", "events", "fin");
