@@ -21,14 +21,12 @@ public class HttpSourcesTests
         public ConcurrentDictionary<string, byte[]> Bundles { get; } = new();
         public string Jwks { get; set; } = """{"keys":[]}""";
         public ConcurrentQueue<(string Tenant, int Status)> Requests { get; } = new();
-        public int Port { get; }
+        public int Port { get; private set; }
 
         public Origin()
         {
-            Port = LoopbackPorts.Free();
-
             var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls($"http://127.0.0.1:{Port}");
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
             _app = builder.Build();
             _app.MapGet("/bundles/{tenant}", (string tenant, HttpRequest request, HttpResponse response) =>
             {
@@ -52,7 +50,11 @@ public class HttpSourcesTests
             _app.MapGet("/.well-known/jwks.json", () => Results.Text(Jwks, "application/json"));
         }
 
-        public Task StartAsync() => _app.StartAsync();
+        public async Task StartAsync()
+        {
+            await _app.StartAsync();
+            Port = LoopbackPorts.BoundPort(_app);
+        }
 
         public async ValueTask DisposeAsync()
         {

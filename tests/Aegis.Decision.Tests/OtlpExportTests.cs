@@ -19,10 +19,8 @@ public class OtlpExportTests
     {
         // An OTLP/HTTP receiver: the exporter POSTs protobuf ExportTraceServiceRequests to /v1/traces.
         var received = new ConcurrentQueue<(string ContentType, byte[] Body)>();
-        var port = LoopbackPorts.Free();
-
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
         await using var collector = builder.Build();
         collector.MapPost("/v1/traces", async (HttpRequest request) =>
         {
@@ -32,6 +30,7 @@ public class OtlpExportTests
             return Results.Ok();
         });
         await collector.StartAsync();
+        var port = LoopbackPorts.BoundPort(collector);
 
         using var dir = new TempDirectory();
         using var signer = LocalEd25519Signer.Generate();

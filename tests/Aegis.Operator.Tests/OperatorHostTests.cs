@@ -16,20 +16,20 @@ public class OperatorHostTests
         await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
         using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
         using var signer = LocalEd25519Signer.Generate();
-        var port = LoopbackPorts.Free();
         var app = OperatorHost.Build(new OperatorOptions
         {
             Client = client,
             Namespace = "aegis-system",
             Signer = signer,
             Identity = "operator-0",
-            HttpPort = port,
+            HttpPort = 0,
             PublishConfigMaps = true,
             LeaseDuration = TimeSpan.FromSeconds(2),
             RenewDeadline = TimeSpan.FromSeconds(1.5),
             RetryPeriod = TimeSpan.FromMilliseconds(200),
         });
         await app.StartAsync();
+        var port = LoopbackPorts.BoundPort(app);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
 
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(new

@@ -76,12 +76,12 @@ public class TenantReconcilerTests
         var reconciler = new TenantReconciler(TestKeys.Signer, catalog);
         await reconciler.ReconcileAsync("acme", [Policy("a")]);
 
-        var port = LoopbackPorts.Free();
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
         await using var operatorHttp = builder.Build();
         catalog.Map(operatorHttp);
         await operatorHttp.StartAsync();
+        var port = LoopbackPorts.BoundPort(operatorHttp);
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         using var first = await http.GetAsync("/bundles/acme");

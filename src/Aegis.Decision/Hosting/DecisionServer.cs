@@ -96,11 +96,21 @@ public static class DecisionServer
         // One log line per request would cost more than the decision; spans and metrics carry that instead.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
+        var endpoints = new ListenEndpoints();
+        builder.Services.AddSingleton(endpoints);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
-            kestrel.Listen(options.ListenAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(options.ListenAddress, options.GrpcPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                endpoints.Grpc = listen;
+            });
+            kestrel.Listen(options.ListenAddress, options.HttpPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                endpoints.Http = listen;
+            });
         });
         builder.Services.AddGrpc(grpc => grpc.EnableDetailedErrors = false);
         if (options.OtlpEndpoint is { } otlp)
@@ -184,14 +194,9 @@ public static class DecisionServer
         return app;
     }
 
-    /// <summary>Builds, loads the bundles once, and starts. Port 0 picks a free port (tests run many servers).</summary>
+    /// <summary>Builds, loads the bundles once, and starts. Port 0 lets the OS pick; the running server reports the bound ports.</summary>
     public static async Task<RunningDecisionServer> StartAsync(DecisionServerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
-        options = options with
-        {
-            GrpcPort = options.GrpcPort == 0 ? FreePort(options.ListenAddress) : options.GrpcPort,
-            HttpPort = options.HttpPort == 0 ? FreePort(options.ListenAddress) : options.HttpPort,
-        };
         var app = Build(options, logging);
 
         // Load keys and bundles before accepting calls, so the first request sees them.
@@ -207,13 +212,15 @@ public static class DecisionServer
         }
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new RunningDecisionServer(app, options.GrpcPort, options.HttpPort);
+
+        // Kestrel writes the bound endpoint back into the listen options, so port 0 reads as the real port here.
+        var endpoints = app.Services.GetRequiredService<ListenEndpoints>();
+        return new RunningDecisionServer(app, endpoints.Grpc!.IPEndPoint!.Port, endpoints.Http!.IPEndPoint!.Port);
     }
 
-    private static int FreePort(System.Net.IPAddress address)
+    private sealed class ListenEndpoints
     {
-        using var listener = new System.Net.Sockets.TcpListener(address, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        public ListenOptions? Grpc { get; set; }
+        public ListenOptions? Http { get; set; }
     }
 }

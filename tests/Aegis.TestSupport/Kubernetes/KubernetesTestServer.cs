@@ -34,10 +34,9 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     private long _rv = 1000;
     private long _compactedThrough;
 
-    private KubernetesTestServer(WebApplication app, int port)
+    private KubernetesTestServer(WebApplication app)
     {
         _app = app;
-        Url = $"http://127.0.0.1:{port}";
         foreach (var type in new[]
         {
             new ResourceType("", "v1", "namespaces", "Namespace", false, true, null),
@@ -54,7 +53,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     }
 
     /// <summary>Base URL for a client.</summary>
-    public string Url { get; }
+    public string Url { get; private set; } = "";
 
     /// <summary>How often watches that asked for bookmarks get one.</summary>
     public TimeSpan BookmarkInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -62,12 +61,11 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     /// <summary>Starts a server with the CRDs in <paramref name="crdFiles"/> registered.</summary>
     public static async Task<KubernetesTestServer> StartAsync(IEnumerable<string>? crdFiles = null)
     {
-        var port = LoopbackPorts.Free();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
-        var server = new KubernetesTestServer(app, port);
+        var server = new KubernetesTestServer(app);
         foreach (var file in crdFiles ?? [])
         {
             var doc = YamlJson.Parse(File.ReadAllText(file), file, []).Single()!.AsObject();
@@ -77,6 +75,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
 
         app.Map("/{**path}", (Delegate)server.HandleSafelyAsync);
         await app.StartAsync();
+        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}";
         return server;
     }
 
