@@ -24,4 +24,26 @@ public class OperatorCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("no usable Kubernetes configuration", run.Error, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("s3")]
+    [InlineData("gcs")]
+    public async Task Operator_ObjectStoreWithoutBucket_ExitsTwoNamingTheFlag(string store)
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+        var kubeconfig = dir.Write("kubeconfig", """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: x, context: {cluster: c, user: u}}]
+            current-context: x
+            """);
+
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--kubeconfig", kubeconfig, "--bundle-store", store);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains($"--bucket: required with --bundle-store {store}", run.Error, StringComparison.Ordinal);
+    }
 }

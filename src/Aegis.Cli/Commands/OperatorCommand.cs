@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Net;
 using Aegis.Operator.Hosting;
+using Aegis.Operator.Publishing;
+using Amazon.S3;
+using Google.Cloud.Storage.V1;
 using k8s;
 
 namespace Aegis.Cli.Commands;
@@ -17,7 +20,15 @@ internal static class OperatorCommand
         var listen = new Option<string>("--listen") { Description = "Address for HTTP (bundles, JWKS, health)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--http-port") { Description = "HTTP port", DefaultValueFactory = _ => 8080 };
         var configMaps = new Option<bool>("--configmaps") { Description = "Also publish each bundle as a ConfigMap" };
-        var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles and serve them") { kubeconfig, ns, key, identity, listen, port, configMaps };
+        var store = new Option<string>("--bundle-store") { Description = "Also publish bundles to an object store: none, s3 or gcs", DefaultValueFactory = _ => "none" };
+        store.AcceptOnlyFromAmong("none", "s3", "gcs");
+        var bucket = new Option<string?>("--bucket") { Description = "Bucket for --bundle-store s3|gcs (versioning enabled)" };
+        var prefix = new Option<string>("--bucket-prefix") { Description = "Key prefix in the bucket", DefaultValueFactory = _ => "bundles/" };
+        var s3Endpoint = new Option<Uri?>("--s3-endpoint") { Description = "S3-compatible endpoint (default: AWS, region from AWS_REGION)" };
+        var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles and serve them")
+        {
+            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint,
+        };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var signer = KeyFiles.LoadSigner(parse.GetValue(key)!, null, console);
@@ -44,6 +55,22 @@ internal static class OperatorCommand
                 return AegisCommand.BadInput;
             }
 
+            ObjectStorePublisher? objectStore;
+            try
+            {
+                objectStore = await ObjectStoreFor(parse.GetValue(store)!, parse.GetValue(bucket), parse.GetValue(prefix)!, parse.GetValue(s3Endpoint), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ArgumentException e)
+            {
+                console.Error.WriteLine(e.Message);
+                return AegisCommand.BadInput;
+            }
+            catch (Exception e) when (e is InvalidOperationException or Amazon.Runtime.AmazonClientException)
+            {
+                console.Error.WriteLine($"--bundle-store {parse.GetValue(store)}: no usable cloud credentials or region: {e.Message}");
+                return AegisCommand.BadInput;
+            }
+
             using var client = new Kubernetes(config);
             var app = OperatorHost.Build(new OperatorOptions
             {
@@ -54,6 +81,7 @@ internal static class OperatorCommand
                 ListenAddress = address,
                 HttpPort = parse.GetValue(port),
                 PublishConfigMaps = parse.GetValue(configMaps),
+                ObjectStore = objectStore,
             });
             console.Out.WriteLine($"aegis operator: {config.Host}, namespace {parse.GetValue(ns)}, bundles at http://{address}:{parse.GetValue(port)}/bundles/{{tenant}}");
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -71,5 +99,27 @@ internal static class OperatorCommand
             return 0;
         });
         return command;
+    }
+
+    // Credentials come from each cloud's default chain: IRSA / pod identity on AWS, Workload Identity on GKE.
+    private static async Task<ObjectStorePublisher?> ObjectStoreFor(string kind, string? bucket, string prefix, Uri? s3Endpoint, CancellationToken cancellationToken)
+    {
+        if (kind == "none")
+        {
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(bucket))
+        {
+            throw new ArgumentException($"--bucket: required with --bundle-store {kind}");
+        }
+
+        if (kind == "s3")
+        {
+            var config = s3Endpoint is null ? new AmazonS3Config() : new AmazonS3Config { ServiceURL = s3Endpoint.ToString(), ForcePathStyle = true };
+            return new S3Publisher(new AmazonS3Client(config), bucket, prefix, TimeProvider.System);
+        }
+
+        return new GcsPublisher(await StorageClient.CreateAsync().WaitAsync(cancellationToken).ConfigureAwait(false), bucket, prefix, TimeProvider.System);
     }
 }

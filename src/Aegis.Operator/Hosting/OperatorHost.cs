@@ -27,6 +27,9 @@ public sealed record OperatorOptions
     /// <summary>Also publish each bundle as a ConfigMap (leader only).</summary>
     public bool PublishConfigMaps { get; init; }
 
+    /// <summary>Also publish each bundle to an object store (S3 or GCS; leader only).</summary>
+    public ObjectStorePublisher? ObjectStore { get; init; }
+
     public int Workers { get; init; } = 2;
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
     public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
@@ -40,6 +43,19 @@ public sealed record OperatorOptions
 /// </summary>
 public static class OperatorHost
 {
+    private static IBundlePublisher? ExternalPublisher(OperatorOptions options)
+    {
+        IBundlePublisher[] publishers = [
+            .. options.PublishConfigMaps ? [new ConfigMapPublisher(options.Client, options.Namespace)] : Array.Empty<IBundlePublisher>(),
+            .. options.ObjectStore is { } store ? [store] : Array.Empty<IBundlePublisher>()];
+        return publishers switch
+        {
+            [] => null,
+            [var one] => one,
+            _ => new FanOutPublisher(publishers),
+        };
+    }
+
     public static WebApplication Build(OperatorOptions options, Action<ILoggingBuilder>? logging = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -64,7 +80,7 @@ public static class OperatorHost
             var leadership = sp.GetRequiredService<Leadership>();
             var controller = new TenantController(options.Client, new TenantReconciler(options.Signer, catalog), TimeProvider.System,
                 sp.GetRequiredService<ILoggerFactory>(), () => leadership.IsLeader, catalog,
-                options.PublishConfigMaps ? new ConfigMapPublisher(options.Client, options.Namespace) : null);
+                ExternalPublisher(options));
 
             // A new leader re-reconciles everything: status and external copies are its job from now on.
             leadership.StartedLeading += controller.RequeueAll;
