@@ -6,7 +6,8 @@ namespace Aegis.Decision.Tests;
 /// <summary>The Redis stores against a real redis-server, and decision servers sharing one.</summary>
 public class RedisStateTests
 {
-    private static readonly DateTimeOffset Now = new(2026, 11, 26, 22, 30, 0, TimeSpan.Zero);
+    // Redis expires keys on its own clock, so "now" must be the real now (a fixed date would expire them at once).
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
 
     private const string BudgetYaml = """
         apiVersion: aegis.dev/v1alpha1
@@ -63,19 +64,66 @@ public class RedisStateTests
     {
         await using var redis = await RedisServer.StartAsync();
         await using var state = await RedisState.ConnectAsync(redis.Configuration);
-        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
 
-        // 22:30 UTC on 26 Nov is 23:30 in Berlin: the Berlin day ends in 30 minutes.
-        await state.Budgets.ReserveAsync("acme", "bot", 1.25m, new BudgetLimits(5m, 50m, berlin), Now);
+        // A zone in which it is 23:30 right now, whenever the test runs: its day ends within 30 minutes.
+        var now = DateTimeOffset.UtcNow;
+        var minutes = ((23 * 60) + 30 - ((now.Hour * 60) + now.Minute) + 1440) % 1440;
+        var offset = TimeSpan.FromMinutes(minutes > 720 ? minutes - 1440 : minutes);
+        var zone = TimeZoneInfo.CreateCustomTimeZone("aegis-test", offset, "aegis-test", "aegis-test");
+        var local = now.ToOffset(offset);
+        await state.Budgets.ReserveAsync("acme", "bot", 1.25m, new BudgetLimits(5m, 50m, zone), now);
 
         var db = state.Connection.GetDatabase();
-        var dayTtl = await db.KeyTimeToLiveAsync("aegis:budget:{acme}:bot:d:2026-11-26");
-        var monthTtl = await db.KeyTimeToLiveAsync("aegis:budget:{acme}:bot:m:2026-11");
-        var expectedDay = new DateTimeOffset(2026, 11, 26, 23, 0, 0, TimeSpan.Zero) - DateTimeOffset.UtcNow;
-        var expectedMonth = new DateTimeOffset(2026, 11, 30, 23, 0, 0, TimeSpan.Zero) - DateTimeOffset.UtcNow;
+        var day = $"aegis:budget:{{acme}}:bot:d:{local:yyyy-MM-dd}";
+        var dayTtl = await db.KeyTimeToLiveAsync(day);
+        var monthTtl = await db.KeyTimeToLiveAsync($"aegis:budget:{{acme}}:bot:m:{local:yyyy-MM}");
+        var expectedDay = new DateTimeOffset(local.Date.AddDays(1), offset) - DateTimeOffset.UtcNow;
+        var expectedMonth = new DateTimeOffset(new DateTime(local.Year, local.Month, 1).AddMonths(1), offset) - DateTimeOffset.UtcNow;
+        Assert.InRange(expectedDay.TotalMinutes, 0, 31);
         Assert.InRange(dayTtl!.Value.TotalSeconds, expectedDay.TotalSeconds - 5, expectedDay.TotalSeconds + 5);
         Assert.InRange(monthTtl!.Value.TotalSeconds, expectedMonth.TotalSeconds - 5, expectedMonth.TotalSeconds + 5);
-        Assert.Equal("1250000", (string?)await db.StringGetAsync("aegis:budget:{acme}:bot:d:2026-11-26"));
+        Assert.Equal("1250000", (string?)await db.StringGetAsync(day));
+    }
+
+    [Fact]
+    public async Task BudgetPeriods_Berlin_DayAndMonthEndAtLocalMidnight()
+    {
+        // 22:30 UTC on 26 Nov is 23:30 in Berlin (UTC+1 in winter); in July Berlin is UTC+2.
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+
+        var winter = BudgetPeriods.For(new DateTimeOffset(2026, 11, 26, 22, 30, 0, TimeSpan.Zero), berlin);
+        var summer = BudgetPeriods.For(new DateTimeOffset(2026, 7, 31, 22, 30, 0, TimeSpan.Zero), berlin);
+
+        Assert.Equal(("2026-11-26", "2026-11"), (winter.Day, winter.Month));
+        Assert.Equal(new DateTimeOffset(2026, 11, 26, 23, 0, 0, TimeSpan.Zero), winter.DayEnd);
+        Assert.Equal(new DateTimeOffset(2026, 11, 30, 23, 0, 0, TimeSpan.Zero), winter.MonthEnd);
+        Assert.Equal(("2026-08-01", "2026-08"), (summer.Day, summer.Month));
+        Assert.Equal(new DateTimeOffset(2026, 8, 1, 22, 0, 0, TimeSpan.Zero), summer.DayEnd);
+        Assert.Equal(new DateTimeOffset(2026, 8, 31, 22, 0, 0, TimeSpan.Zero), summer.MonthEnd);
+    }
+
+    public static TheoryData<string> Stores => ["redis", "memory"];
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task ListSpend_ReturnsTheTenantsAgentsWithThisMonthsSpendOnly(string kind)
+    {
+        await using var redis = kind == "redis" ? await RedisServer.StartAsync() : null;
+        await using var state = redis is null ? null : await RedisState.ConnectAsync(redis.Configuration);
+        IBudgetStore store = state is null ? new InMemoryBudgetStore() : state.Budgets;
+        var limits = new BudgetLimits(null, null, TimeZoneInfo.Utc);
+        await store.ReserveAsync("acme", "support-1", 1.50m, limits, Now);
+        await store.ReserveAsync("acme", "team:ops*", 0.25m, limits, Now);
+        await store.ReserveAsync("acme", "support-1", 0.50m, limits, Now);
+        await store.ReserveAsync("globex", "support-9", 9m, limits, Now);
+
+        var spend = await store.ListSpendAsync("acme", TimeZoneInfo.Utc, Now);
+        var nextMonth = await store.ListSpendAsync("acme", TimeZoneInfo.Utc, Now.AddDays(32));
+
+        Assert.Equal(
+            [new AgentSpendReading("support-1", new Spend(2.00m, 2.00m)), new AgentSpendReading("team:ops*", new Spend(0.25m, 0.25m))],
+            spend);
+        Assert.Empty(nextMonth);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Aegis.Decision.State;
 using Aegis.Operator.Hosting;
 using Aegis.Operator.Publishing;
 using Amazon.S3;
@@ -25,9 +26,10 @@ internal static class OperatorCommand
         var bucket = new Option<string?>("--bucket") { Description = "Bucket for --bundle-store s3|gcs (versioning enabled)" };
         var prefix = new Option<string>("--bucket-prefix") { Description = "Key prefix in the bucket", DefaultValueFactory = _ => "bundles/" };
         var s3Endpoint = new Option<Uri?>("--s3-endpoint") { Description = "S3-compatible endpoint (default: AWS, region from AWS_REGION)" };
+        var redis = new Option<string?>("--redis") { Description = "The decision servers' Redis (host:port or redis://...): AgentBudget status shows live spend from it" };
         var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles and serve them")
         {
-            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint,
+            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +74,7 @@ internal static class OperatorCommand
             }
 
             using var client = new Kubernetes(config);
+            await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
             var app = OperatorHost.Build(new OperatorOptions
             {
                 Client = client,
@@ -82,6 +85,7 @@ internal static class OperatorCommand
                 HttpPort = parse.GetValue(port),
                 PublishConfigMaps = parse.GetValue(configMaps),
                 ObjectStore = objectStore,
+                BudgetStore = redisState?.Budgets,
             });
             console.Out.WriteLine($"aegis operator: {config.Host}, namespace {parse.GetValue(ns)}, bundles at http://{address}:{parse.GetValue(port)}/bundles/{{tenant}}");
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -51,6 +51,21 @@ public sealed class InMemoryBudgetStore : IBudgetStore
         }
     }
 
+    public ValueTask<IReadOnlyList<AgentSpendReading>> ListSpendAsync(string tenant, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (day, month, _, _) = BudgetPeriods.For(now, timeZone);
+        var monthSuffix = "\n" + month;
+        lock (_lock)
+        {
+            IReadOnlyList<AgentSpendReading> readings = [.. _counters.Keys
+                .Where(k => k.StartsWith(tenant + "\n", StringComparison.Ordinal) && k.EndsWith(monthSuffix, StringComparison.Ordinal))
+                .Select(k => k[(tenant.Length + 1)..^monthSuffix.Length])
+                .Order(StringComparer.Ordinal)
+                .Select(agent => new AgentSpendReading(agent, new Spend(Get(Key(tenant, agent, day)), Get(Key(tenant, agent, month)))))];
+            return ValueTask.FromResult(readings);
+        }
+    }
+
     private decimal Get(string key) => _counters.TryGetValue(key, out var v) ? v : 0m;
 
     private static string Key(string tenant, string agentId, string period) => $"{tenant}\n{agentId}\n{period}";

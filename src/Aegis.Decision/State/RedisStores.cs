@@ -178,14 +178,44 @@ public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string pr
         return new Spend(RedisState.FromMicros((long)result[0]), RedisState.FromMicros((long)result[1]));
     }
 
+    public async ValueTask<IReadOnlyList<AgentSpendReading>> ListSpendAsync(string tenant, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var (_, month, _, _) = BudgetPeriods.For(now, timeZone);
+        var root = TenantRoot(tenant);
+        var suffix = $":m:{month}";
+
+        // SCAN, not KEYS: it never blocks Redis. All of a tenant's keys share one slot, so one primary holds them.
+        var agents = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var server in connection.GetServers().Where(s => !s.IsReplica && s.IsConnected))
+        {
+            await foreach (var key in server.KeysAsync(pattern: GlobEscape(root) + "*" + suffix, pageSize: 500).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                var name = (string)key!;
+                agents.Add(name[root.Length..^suffix.Length]);
+            }
+        }
+
+        var readings = new List<AgentSpendReading>(agents.Count);
+        foreach (var agent in agents)
+        {
+            readings.Add(new AgentSpendReading(agent, await GetSpendAsync(tenant, agent, timeZone, now, cancellationToken).ConfigureAwait(false)));
+        }
+
+        return readings;
+    }
+
     private ((RedisKey Key, DateTimeOffset End) Day, (RedisKey Key, DateTimeOffset End) Month) Keys(string tenant, string agentId, DateTimeOffset now, TimeZoneInfo zone)
     {
         var (day, month, dayEnd, monthEnd) = BudgetPeriods.For(now, zone);
-
-        // The tenant in braces is the hash tag: one tenant's keys live on one Redis Cluster slot.
-        var root = $"{prefix}budget:{{{tenant}}}:{agentId}";
+        var root = TenantRoot(tenant) + agentId;
         return (($"{root}:d:{day}", dayEnd), ($"{root}:m:{month}", monthEnd));
     }
+
+    // The tenant in braces is the hash tag: one tenant's keys live on one Redis Cluster slot.
+    private string TenantRoot(string tenant) => $"{prefix}budget:{{{tenant}}}:";
+
+    private static string GlobEscape(string text) =>
+        System.Text.RegularExpressions.Regex.Replace(text, @"[*?\[\]\\]", @"\$0");
 
     private static decimal Micros(RedisValue value) =>
         value.IsNull ? 0m : RedisState.FromMicros(long.Parse(value.ToString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));

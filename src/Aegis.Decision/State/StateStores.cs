@@ -9,6 +9,9 @@ public sealed record BudgetLimits(decimal? Daily, decimal? Monthly, TimeZoneInfo
 /// <summary>Spend of one agent in the current day and month.</summary>
 public sealed record Spend(decimal Today, decimal ThisMonth);
 
+/// <summary>One agent's spend as a budget store holds it.</summary>
+public sealed record AgentSpendReading(string AgentId, Spend Spend);
+
 /// <summary>The outcome of a reservation: whether it fit, and the spend after it (or as it stood, if refused).</summary>
 public sealed record Reservation(bool Reserved, Spend Spend);
 
@@ -24,6 +27,9 @@ public interface IBudgetStore
 
     /// <summary>Adds <paramref name="actual"/> − <paramref name="reserved"/> to the period the reservation was made in.</summary>
     ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Every agent of <paramref name="tenant"/> with spend this month, ordered by agent id (for status, never for decisions).</summary>
+    ValueTask<IReadOnlyList<AgentSpendReading>> ListSpendAsync(string tenant, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default);
 }
 
 /// <summary>The outcome of asking a rate limiter for one request.</summary>

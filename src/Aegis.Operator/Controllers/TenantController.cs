@@ -58,6 +58,9 @@ public sealed partial class TenantController : IDisposable
         }
     }
 
+    /// <summary>The cached objects of one kind (by plural), as the API server returned them.</summary>
+    public IReadOnlyList<JsonObject> Snapshot(string plural) => _informers.Single(i => i.Plural == plural).Snapshot();
+
     /// <summary>True once every informer has listed (readiness).</summary>
     public bool HasSynced => _informers.All(i => i.HasSynced);
 
@@ -86,6 +89,14 @@ public sealed partial class TenantController : IDisposable
 
     private void OnChanged(ResourceChange change)
     {
+        // Status-only updates (ours, or the budget writer's) cannot change a bundle: the generation moves with spec only.
+        if (change is { Old: { } old, New: { } current }
+            && old["metadata"]?["generation"]?.ToString() == current["metadata"]?["generation"]?.ToString()
+            && old["metadata"]?["deletionTimestamp"] is null && current["metadata"]?["deletionTimestamp"] is null)
+        {
+            return;
+        }
+
         foreach (var tenant in new[] { TenantOf(change.Old), TenantOf(change.New) }.Distinct())
         {
             _queue.Add(tenant);

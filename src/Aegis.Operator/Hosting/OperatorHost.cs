@@ -1,3 +1,5 @@
+using Aegis.Decision.State;
+using Aegis.Operator.Budgets;
 using Aegis.Operator.Controllers;
 using Aegis.Operator.Publishing;
 using Aegis.Policy.Signing;
@@ -29,6 +31,12 @@ public sealed record OperatorOptions
 
     /// <summary>Also publish each bundle to an object store (S3 or GCS; leader only).</summary>
     public ObjectStorePublisher? ObjectStore { get; init; }
+
+    /// <summary>Where decision servers count spend; when set, the leader copies it into AgentBudget status.</summary>
+    public IBudgetStore? BudgetStore { get; init; }
+
+    /// <summary>How often AgentBudget status is refreshed, and the least time between two writes to one object.</summary>
+    public TimeSpan BudgetStatusInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     public int Workers { get; init; } = 2;
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
@@ -89,6 +97,16 @@ public static class OperatorHost
         // AddHostedService de-duplicates by implementation type, which would drop the second loop.
         builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<Leadership>().RunAsync));
         builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => sp.GetRequiredService<TenantController>().RunAsync(options.Workers, ct)));
+        if (options.BudgetStore is { } budgetStore)
+        {
+            builder.Services.AddSingleton(sp => new BudgetStatusWriter(options.Client, budgetStore,
+                () => sp.GetRequiredService<TenantController>().Snapshot("agentbudgets"), TimeProvider.System, sp.GetRequiredService<ILogger<BudgetStatusWriter>>())
+            {
+                Interval = options.BudgetStatusInterval,
+            });
+            builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct =>
+                sp.GetRequiredService<BudgetStatusWriter>().RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
+        }
 
         var app = builder.Build();
         catalog.Map(app);
