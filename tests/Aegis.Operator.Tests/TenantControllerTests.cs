@@ -87,4 +87,31 @@ public class TenantControllerTests
         await stop.CancelAsync();
         await running;
     }
+
+    [Fact]
+    public async Task Controller_ConflictOnPublish_IsRetriedUntilTheNewRevisionLands()
+    {
+        await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
+        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
+        var catalog = new BundleCatalog();
+        using var controller = new TenantController(client, new TenantReconciler(TestKeys.Signer, catalog), TimeProvider.System, NullLoggerFactory.Instance,
+            catalog: catalog, external: new ConfigMapPublisher(client, "aegis-system"));
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("pay"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
+        using var stop = new CancellationTokenSource();
+        var running = controller.RunAsync(1, stop.Token);
+        string? Published() => api.Objects("", "configmaps", "aegis-system").SingleOrDefault()?["metadata"]?["annotations"]?[ConfigMapPublisher.RevisionAnnotation]?.ToString();
+        await Eventually.TrueAsync(() => Published() is not null, "the first ConfigMap");
+
+        // Two other writers change the ConfigMap just before each of the operator's next two replaces.
+        api.RaceNextWrites("configmaps", 2);
+        await client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("""{"spec":{"rules":[{"name":"r","match":{"tools":["x"]},"effect":"deny"}]}}""", V1Patch.PatchType.MergePatch),
+            "aegis.dev", "v1alpha1", "fin", "agentpolicies", "pay");
+
+        await Eventually.TrueAsync(async () => Published() == await catalog.CurrentRevisionAsync("acme") && api.RacesLeft("configmaps") == 0, "the new revision after two conflicts");
+        var map = await client.CoreV1.ReadNamespacedConfigMapAsync(ConfigMapPublisher.NameFor("acme"), "aegis-system");
+        Assert.Equal(new Policy.Bundles.BundleVerifier(TestKeys.Jwks).Verify(map.BinaryData[ConfigMapPublisher.DataKey], "acme").Bundle!.Revision, Published());
+
+        await stop.CancelAsync();
+        await running;
+    }
 }

@@ -229,7 +229,17 @@ public sealed partial class KubernetesTestServer
 
             var metadata = proposed["metadata"] as JsonObject ?? [];
             var sentVersion = metadata["resourceVersion"]?.ToString();
-            if ((requireVersion || sentVersion is not null) && sentVersion != current["metadata"]!["resourceVersion"]!.ToString())
+            var conditional = requireVersion || sentVersion is not null;
+
+            // Another writer got there first: the object moves on (new resourceVersion, a watch event), so this
+            // conditional write is stale. Unconditional patches never conflict, as on a real server.
+            if (conditional && _racingWriters.TryGetValue(type.Plural, out var racing) && racing > 0)
+            {
+                _racingWriters[type.Plural] = racing - 1;
+                current = Store(type, ns, (JsonObject)current.DeepClone(), "MODIFIED");
+            }
+
+            if (conditional && sentVersion != current["metadata"]!["resourceVersion"]!.ToString())
             {
                 return StatusResult(HttpStatusCode.Conflict, "Conflict",
                     $"Operation cannot be fulfilled on {type.Plural}{(type.Group.Length > 0 ? "." + type.Group : "")} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");

@@ -33,6 +33,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     private readonly WebApplication _app;
     private long _rv = 1000;
     private long _compactedThrough;
+    private readonly Dictionary<string, int> _racingWriters = new(StringComparer.Ordinal);
 
     private KubernetesTestServer(WebApplication app)
     {
@@ -103,6 +104,27 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
             }
 
             _watchers.Clear();
+        }
+    }
+
+    /// <summary>
+    /// The next <paramref name="count"/> updates or patches of <paramref name="plural"/> lose a race: just before each,
+    /// another writer changes the object, so it answers 409 Conflict as a real server would.
+    /// </summary>
+    public void RaceNextWrites(string plural, int count)
+    {
+        lock (_lock)
+        {
+            _racingWriters[plural] = count;
+        }
+    }
+
+    /// <summary>How many of the races <see cref="RaceNextWrites"/> set up have not happened yet.</summary>
+    public int RacesLeft(string plural)
+    {
+        lock (_lock)
+        {
+            return _racingWriters.GetValueOrDefault(plural);
         }
     }
 
