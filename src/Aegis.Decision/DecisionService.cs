@@ -85,6 +85,7 @@ public static class ServerReasons
     public const string AgentMismatch = "agent_mismatch";
     public const string TokenReplayed = "token_replayed";
     public const string RequestMalformed = "request_malformed";
+    public const string RedactionUnavailable = "redaction_unavailable";
 }
 
 /// <summary>
@@ -179,34 +180,14 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return Deny(decisionId, ServerReasons.TokenStoreUnavailable, e.Message, agent);
         }
 
-        if (request.ExpectedTenant is { Length: > 0 } tenant && tenant != agent.Tenant)
+        if (Admit(decisionId, request, agent, out var bundle) is { } refused)
         {
-            return Deny(decisionId, ServerReasons.TenantMismatch, $"the token is for tenant \"{agent.Tenant}\", the sidecar for \"{tenant}\"", agent);
-        }
-
-        if (request.ExpectedAgent is { Length: > 0 } agentId && agentId != agent.AgentId)
-        {
-            return Deny(decisionId, ServerReasons.AgentMismatch, $"the token is for agent \"{agent.AgentId}\", the sidecar for \"{agentId}\"", agent);
-        }
-
-        if (bundles.Get(agent.Tenant) is not { } bundle)
-        {
-            return Deny(decisionId, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"", agent);
+            return refused;
         }
 
         var now = time.GetUtcNow();
         var policies = bundle.Policies;
-        var input = new DecisionInput
-        {
-            Tenant = agent.Tenant,
-            Agent = new AgentIdentity(agent.AgentId, agent.Org, agent.Scopes),
-            Tool = request.Tool,
-            Args = request.Args,
-            Request = request.Request,
-            Cost = request.Cost,
-            Region = region,
-            Now = now,
-        };
+        var input = Input(request, agent, now);
 
         // Decide once without spend; only a call that budgets apply to reads the store, and is decided again
         // with the live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
@@ -284,6 +265,65 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
         return outcome;
     }
+
+    /// <summary>
+    /// Decides <paramref name="request"/> by policy alone, for ext_proc, which only needs to know which redactions
+    /// apply to a call that ext_authz already decided and charged. It reads and changes no state: no jti is consumed
+    /// or looked up, no spend is read or reserved, no rate-limit token is taken, no override is consumed, and nothing
+    /// is audited or counted, so a call is never charged twice. Budgets are checked against zero spend, so a budget
+    /// can only change the effect where it changed ext_authz's as well.
+    /// </summary>
+    public DecisionOutcome DecidePolicyOnly(DecisionRequest request, string decisionId)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var check = tokens.Validate(request.Token);
+        if (check.Token is not { } agent)
+        {
+            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
+        }
+
+        if (Admit(decisionId, request, agent, out var bundle) is { } refused)
+        {
+            return refused;
+        }
+
+        return FromDecision(decisionId, DecisionEngine.Decide(bundle.Policies, Input(request, agent, time.GetUtcNow())), agent);
+    }
+
+    /// <summary>The sidecar's tenant and agent, when configured, must be the token's, and the tenant must have a bundle.</summary>
+    private DecisionOutcome? Admit(string decisionId, DecisionRequest request, AgentToken agent, out ActiveBundle bundle)
+    {
+        bundle = null!;
+        if (request.ExpectedTenant is { Length: > 0 } tenant && tenant != agent.Tenant)
+        {
+            return Deny(decisionId, ServerReasons.TenantMismatch, $"the token is for tenant \"{agent.Tenant}\", the sidecar for \"{tenant}\"", agent);
+        }
+
+        if (request.ExpectedAgent is { Length: > 0 } agentId && agentId != agent.AgentId)
+        {
+            return Deny(decisionId, ServerReasons.AgentMismatch, $"the token is for agent \"{agent.AgentId}\", the sidecar for \"{agentId}\"", agent);
+        }
+
+        if (bundles.Get(agent.Tenant) is not { } active)
+        {
+            return Deny(decisionId, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"", agent);
+        }
+
+        bundle = active;
+        return null;
+    }
+
+    private DecisionInput Input(DecisionRequest request, AgentToken agent, DateTimeOffset now) => new()
+    {
+        Tenant = agent.Tenant,
+        Agent = new AgentIdentity(agent.AgentId, agent.Org, agent.Scopes),
+        Tool = request.Tool,
+        Args = request.Args,
+        Request = request.Request,
+        Cost = request.Cost,
+        Region = region,
+        Now = now,
+    };
 
     /// <summary>
     /// An approval_needed call that presents an override token is allowed once when the token is valid, single-use,

@@ -77,6 +77,22 @@ public class ExtAuthzTests
         Assert.DoesNotContain(response.OkResponse.Headers, h => h.Header.Key == "x-plain");
     }
 
+    [Fact]
+    public async Task Check_Allowed_HandsDecisionAndTokenToExtProcInDynamicMetadata()
+    {
+        await using var f = await ServerFixture.StartAsync();
+        var token = await f.TokenAsync();
+
+        var allowed = await f.Client.CheckAsync(ServerFixture.Check(token, "crm.lookup", """{"q":"x"}"""));
+        var denied = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.payout"));
+
+        var fields = allowed.DynamicMetadata.Fields;
+        Assert.Equal("sanitize", fields["effect"].StringValue);
+        Assert.Equal(token, fields["token"].StringValue);
+        Assert.Equal(Header(allowed, "x-aegis-decision-id"), fields["decision_id"].StringValue);
+        Assert.Null(denied.DynamicMetadata);
+    }
+
     [Theory]
     [InlineData(null, "token_missing")]
     [InlineData("not-a-jwt", "token_malformed")]

@@ -1,6 +1,7 @@
 using Aegis.Decision.Hosting;
 using Aegis.Decision.State;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
+using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
@@ -73,6 +74,7 @@ public sealed class ServerFixture : IAsyncDisposable
     public LocalEd25519Signer Signer => _signer;
     public RunningDecisionServer Server => _server!;
     public Authorization.AuthorizationClient Client { get; private set; } = null!;
+    public ExternalProcessor.ExternalProcessorClient ExtProc { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
     public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false)
@@ -100,6 +102,7 @@ public sealed class ServerFixture : IAsyncDisposable
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
+        fixture.ExtProc = new ExternalProcessor.ExternalProcessorClient(fixture._channel);
         fixture.Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{fixture._server.HttpPort}") };
         return fixture;
     }

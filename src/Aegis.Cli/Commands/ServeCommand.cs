@@ -20,7 +20,7 @@ internal static class ServeCommand
         var manifests = new Option<DirectoryInfo>("--manifests") { Description = "Folder of Aegis manifests (watched)", Required = true };
         var region = new Option<string?>("--region") { Description = "Region this server runs in (needed by tenants with a TenantRegion)" };
         var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
-        var grpcPort = new Option<int>("--grpc-port") { Description = "ext_authz gRPC port", DefaultValueFactory = _ => 9191 };
+        var grpcPort = new Option<int>("--grpc-port") { Description = "gRPC port for ext_authz and ext_proc", DefaultValueFactory = _ => 9191 };
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
         var otlp = new Option<Uri?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
@@ -126,6 +126,7 @@ internal static class ServeCommand
               state:    {(redis is null ? "in memory" : "Redis " + redis)}
               audit:    {auditPath}  (aegis audit verify {auditPath} --jwks {Path.Combine(Path.GetDirectoryName(auditPath)!, "keys", KeysCommand.JwksFile)})
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
+              ext_proc gRPC (h2c)   127.0.0.1:{server.GrpcPort}  envoy.service.ext_proc.v3.ExternalProcessor/Process
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide
               health / metrics      http://127.0.0.1:{server.HttpPort}/readyz  /metrics
 

@@ -6,6 +6,12 @@ using Aegis.Policy.Values;
 
 namespace Aegis.Decision.ExtAuthz;
 
+/// <summary>
+/// An HTTP request as an Envoy filter reports it: lower-case header keys, method, authority, path (with query), and
+/// the body as bytes or, from ext_authz without pack_as_bytes, as text.
+/// </summary>
+public readonly record struct EnvoyHttpRequest(IReadOnlyDictionary<string, string> Headers, string Method, string Host, string Path, ReadOnlyMemory<byte> Body, string TextBody = "");
+
 /// <summary>Maps an Envoy CheckRequest to a <see cref="DecisionRequest"/>; a malformed one becomes a named error, never an exception.</summary>
 public static class CheckRequestMapper
 {
@@ -21,15 +27,33 @@ public static class CheckRequestMapper
     /// </summary>
     public static bool TryMap(CheckRequest check, out DecisionRequest request, out JsonDocument? body, out string error)
     {
-        request = null!;
-        body = null;
         var http = check.Attributes?.Request?.Http;
         if (http is null)
         {
+            request = null!;
+            body = null;
             error = "the CheckRequest has no attributes.request.http";
             return false;
         }
 
+        var extensions = check.Attributes!.ContextExtensions;
+        return TryMap(
+            new EnvoyHttpRequest(http.Headers, http.Method, http.Host, http.Path, http.RawBody.Memory, http.Body),
+            extensions.TryGetValue("tenant", out var tenant) ? tenant : null,
+            extensions.TryGetValue("agent_id", out var agent) ? agent : null,
+            out request,
+            out body,
+            out error);
+    }
+
+    /// <summary>
+    /// Maps a request as either Envoy filter (ext_authz, ext_proc) reports it, so both decide on the same inputs.
+    /// <paramref name="expectedTenant"/> and <paramref name="expectedAgent"/> are what the sidecar was configured with.
+    /// </summary>
+    public static bool TryMap(EnvoyHttpRequest http, string? expectedTenant, string? expectedAgent, out DecisionRequest request, out JsonDocument? body, out string error)
+    {
+        request = null!;
+        body = null;
         var headers = http.Headers;
         var token = headers.TryGetValue(TokenHeader, out var t) ? t : BearerToken(headers);
         string? tool = headers.TryGetValue(ToolHeader, out var toolHeader) && toolHeader.Length > 0 ? toolHeader : null;
@@ -46,12 +70,12 @@ public static class CheckRequestMapper
         }
 
         JsonElement? args = null;
-        if (tool is not null && (http.RawBody.Length > 0 || http.Body.Length > 0))
+        if (tool is not null && (http.Body.Length > 0 || http.TextBody.Length > 0))
         {
             // A tool call's body is its JSON arguments; a plain egress body is forwarded untouched.
             try
             {
-                body = http.RawBody.Length > 0 ? JsonDocument.Parse(http.RawBody.Memory) : JsonDocument.Parse(http.Body);
+                body = http.Body.Length > 0 ? JsonDocument.Parse(http.Body) : JsonDocument.Parse(http.TextBody);
                 if (body.RootElement.ValueKind != JsonValueKind.Object)
                 {
                     error = "the tool call's body must be a JSON object of arguments";
@@ -67,13 +91,12 @@ public static class CheckRequestMapper
             }
         }
 
-        var extensions = check.Attributes!.ContextExtensions;
         request = new DecisionRequest
         {
             Token = token,
             OverrideToken = headers.TryGetValue(OverrideHeader, out var overrideToken) && overrideToken.Length > 0 ? overrideToken : null,
-            ExpectedTenant = extensions.TryGetValue("tenant", out var tenant) ? tenant : null,
-            ExpectedAgent = extensions.TryGetValue("agent_id", out var agent) ? agent : null,
+            ExpectedTenant = expectedTenant,
+            ExpectedAgent = expectedAgent,
             Tool = tool,
             Args = args,
             Request = new EgressRequest(http.Method.ToUpperInvariant(), http.Host, string.IsNullOrEmpty(http.Path) ? "/" : http.Path, headers),
@@ -84,7 +107,7 @@ public static class CheckRequestMapper
         return true;
     }
 
-    private static string? BearerToken(Google.Protobuf.Collections.MapField<string, string> headers) =>
+    private static string? BearerToken(IReadOnlyDictionary<string, string> headers) =>
         headers.TryGetValue("authorization", out var value) && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             ? value[7..].Trim()
             : null;

@@ -2,8 +2,10 @@ using System.Text.Json;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Decision.Protos.Envoy.Type.V3;
+using Aegis.Policy.Decisions;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
+using Google.Protobuf.WellKnownTypes;
 using Status = Aegis.Decision.Protos.Google.Rpc.Status;
 
 namespace Aegis.Decision.ExtAuthz;
@@ -14,6 +16,18 @@ public static class CheckResponseBuilder
     private const int GrpcOk = 0;
     private const int GrpcPermissionDenied = 7;
     private const int GrpcUnauthenticated = 16;
+
+    /// <summary>The dynamic metadata namespace Envoy's ext_authz filter stores an OK response's metadata under.</summary>
+    public const string MetadataNamespace = "envoy.filters.http.ext_authz";
+
+    public const string MetadataDecisionId = "decision_id";
+    public const string MetadataEffect = "effect";
+
+    /// <summary>
+    /// The agent token, for ext_proc: ext_authz removes it from the request, and dynamic metadata is the one way to
+    /// hand it to a later filter without sending it upstream.
+    /// </summary>
+    public const string MetadataToken = "token";
 
     public static CheckResponse Build(DecisionOutcome outcome, DecisionRequest? request)
     {
@@ -55,7 +69,15 @@ public static class CheckResponseBuilder
                 }
             }
 
-            return new CheckResponse { Status = new Status { Code = GrpcOk }, OkResponse = ok };
+            var metadata = new Struct();
+            metadata.Fields[MetadataDecisionId] = Value.ForString(outcome.DecisionId);
+            metadata.Fields[MetadataEffect] = Value.ForString(DecisionJson.EffectName(outcome.Effect));
+            if (request?.Token is { } token)
+            {
+                metadata.Fields[MetadataToken] = Value.ForString(token);
+            }
+
+            return new CheckResponse { Status = new Status { Code = GrpcOk }, OkResponse = ok, DynamicMetadata = metadata };
         }
 
         var (grpc, http) = outcome.Kind switch

@@ -1,6 +1,7 @@
 using Aegis.Decision.Api;
 using Aegis.Decision.Audit;
 using Aegis.Decision.ExtAuthz;
+using Aegis.Decision.ExtProc;
 using Aegis.Decision.Bundles;
 using Aegis.Decision.Identity;
 using Aegis.Decision.State;
@@ -40,7 +41,7 @@ public sealed record DecisionServerOptions
     /// <summary>Address to listen on; loopback by default.</summary>
     public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
 
-    /// <summary>gRPC (h2c) port for Envoy ext_authz; 0 picks a free one.</summary>
+    /// <summary>gRPC (h2c) port for Envoy ext_authz and ext_proc; 0 picks a free one.</summary>
     public int GrpcPort { get; init; } = 9191;
 
     /// <summary>HTTP port for the JSON API, health and metrics; 0 picks a free one.</summary>
@@ -190,6 +191,7 @@ public static class DecisionServer
 
         var app = builder.Build();
         app.MapGrpcService<ExtAuthzService>();
+        app.MapGrpcService<ExtProcService>();
         DecisionApi.Map(app, options.Tenants);
         return app;
     }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Redaction;
@@ -321,7 +320,7 @@ public static class DecisionEngine
             if (effect == Effect.Sanitize && sanitizers is not null && Input.Args is { } raw)
             {
                 redactions = [];
-                redacted = RedactAll(raw, sanitizers, redactions);
+                redacted = Redactor.RedactAll(raw, sanitizers, "args", redactions);
             }
 
             return new Decision
@@ -342,18 +341,6 @@ public static class DecisionEngine
                 Budgets = budget?.Checks ?? [],
                 RateLimits = budget?.Limits ?? [],
             };
-        }
-
-        private static JsonNode? RedactAll(JsonElement raw, List<Redactor> redactors, List<RedactionRecord> records)
-        {
-            var node = redactors[0].Redact(raw, "args", records);
-            for (var i = 1; i < redactors.Count; i++)
-            {
-                using var doc = JsonDocument.Parse(node!.ToJsonString());
-                node = redactors[i].Redact(doc.RootElement, "args", records);
-            }
-
-            return node;
         }
     }
 }

@@ -45,6 +45,23 @@ public sealed class Redactor
         }
     }
 
+    /// <summary>
+    /// Applies every redactor in turn (each sees what the previous one left), adding what was replaced to
+    /// <paramref name="records"/>. <paramref name="redactors"/> must not be empty.
+    /// </summary>
+    public static JsonNode? RedactAll(JsonElement value, IReadOnlyList<Redactor> redactors, string path, List<RedactionRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(redactors);
+        var node = redactors[0].Redact(value, path, records);
+        for (var i = 1; i < redactors.Count; i++)
+        {
+            using var doc = JsonDocument.Parse(node!.ToJsonString());
+            node = redactors[i].Redact(doc.RootElement, path, records);
+        }
+
+        return node;
+    }
+
     /// <summary>Redacts one string.</summary>
     public string RedactString(string text, string path, List<RedactionRecord> records)
     {
