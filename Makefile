@@ -31,8 +31,9 @@ build: deps ## Build every project (warnings are errors)
 test: build ## Run every test suite, then the policy tests of samples/; ends with "N passed, M failed"
 	@dotnet test $(SOLUTION) -c $(CONFIG) --no-build 2>&1 | tee .test-output.log; status=$${PIPESTATUS[0]}; \
 	 $(AEGIS) test samples/ | tee -a .test-output.log; status2=$${PIPESTATUS[0]}; \
-	 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($$i == "Passed:") p += $$(i+1); if ($$i == "Failed:") f += $$(i+1) } } \
-	      /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "%d passed, %d failed\n", p, f }' .test-output.log; \
+	 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($$i == "Passed:") p += $$(i+1); if ($$i == "Failed:") f += $$(i+1); if ($$i == "Skipped:") s += $$(i+1) } } \
+	      /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+	      END { if (s) printf "%d skipped, each with its reason in the log above\n", s; printf "%d passed, %d failed\n", p, f }' .test-output.log; \
 	 rm -f .test-output.log; exit $$(( status || status2 ))
 
 run: build ## Serve the samples: the decision server (gRPC :9191, HTTP :8181) with a dev key in .aegis/, reloading on change

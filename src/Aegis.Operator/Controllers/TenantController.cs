@@ -143,7 +143,7 @@ public sealed partial class TenantController : IDisposable
             {
                 var meta = json["metadata"]!;
                 objects.Add((informer.Plural, new CachedObject(kind, meta["namespace"]!.ToString(), meta["name"]!.ToString(),
-                    long.Parse(meta["generation"]?.ToString() ?? "0", CultureInfo.InvariantCulture), json.ToJsonString()), json));
+                    long.Parse(meta["generation"]?.ToString() ?? "0", CultureInfo.InvariantCulture), json.ToJsonString()) { Uid = meta["uid"]?.ToString() }, json));
             }
         }
 
@@ -164,19 +164,45 @@ public sealed partial class TenantController : IDisposable
             await _external.PublishAsync(tenant, revision, bundle, cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var update in result.Statuses)
+        // A new revision touches every object's status; the writes go out a few at a time, not one by one.
+        var byRef = objects.ToDictionary(o => o.Cached.Ref, o => (o.Plural, o.Json), StringComparer.Ordinal);
+        await Parallel.ForEachAsync(result.Statuses, new ParallelOptions { MaxDegreeOfParallelism = StatusWriters, CancellationToken = cancellationToken }, async (update, ct) =>
         {
-            var (plural, _, json) = objects.First(o => ReferenceEquals(o.Cached, update.Source));
-            if (DesiredStatus(json, update) is { } status)
+            var (plural, json) = byRef[update.Source.Ref];
+            if (DesiredStatus(json, update) is not { } status)
             {
-                await _client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
-                    new V1Patch(new JsonObject { ["status"] = status }.ToJsonString(), V1Patch.PatchType.MergePatch),
-                    AegisObject.Group, AegisObject.Version, update.Source.Namespace, plural, update.Source.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
-
-                // An event per status change (never per reconcile), so a busy tenant causes no event storm.
-                await RecordEventAsync(update, json, cancellationToken).ConfigureAwait(false);
+                return;
             }
+
+            await _client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+                new V1Patch(new JsonObject { ["status"] = status }.ToJsonString(), V1Patch.PatchType.MergePatch),
+                AegisObject.Group, AegisObject.Version, update.Source.Namespace, plural, update.Source.Name, cancellationToken: ct).ConfigureAwait(false);
+
+            // An event when the object itself changed or its conditions turned, never for a revision a neighbour's
+            // edit caused: one edit in a tenant of hundreds records one event, not hundreds.
+            if (IsNewsworthy(json, update))
+            {
+                await RecordEventAsync(update, json, ct).ConfigureAwait(false);
+            }
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>How many status writes one reconcile makes at once.</summary>
+    private const int StatusWriters = 8;
+
+    private static bool IsNewsworthy(JsonObject current, ObjectStatusUpdate update)
+    {
+        var status = current["status"];
+        if (status?["observedGeneration"]?.ToString() != update.Source.Generation.ToString(CultureInfo.InvariantCulture))
+        {
+            return true;
         }
+
+        var conditions = status["conditions"] as JsonArray;
+        return new[] { update.Accepted, update.Ready }.Any(wanted =>
+            conditions?.FirstOrDefault(c => c?["type"]?.ToString() == wanted.Type) is not { } old
+            || old["status"]?.ToString() != (wanted.Status ? "True" : "False")
+            || old["reason"]?.ToString() != wanted.Reason);
     }
 
     private async Task RecordEventAsync(ObjectStatusUpdate update, JsonObject json, CancellationToken cancellationToken)
