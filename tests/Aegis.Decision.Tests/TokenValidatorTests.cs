@@ -9,13 +9,6 @@ namespace Aegis.Decision.Tests;
 
 public class TokenValidatorTests
 {
-    private sealed class ManualTime(DateTimeOffset now) : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; } = now;
-
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
-
     private static readonly DateTimeOffset T0 = new(2026, 11, 26, 9, 0, 0, TimeSpan.Zero);
 
     private static async Task<string> RawTokenAsync(object claims, ISigner signer, string alg = "EdDSA")
