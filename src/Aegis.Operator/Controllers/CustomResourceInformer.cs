@@ -1,8 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
-using k8s.Autorest;
-using k8s.Models;
 
 namespace Aegis.Operator.Controllers;
 
@@ -18,8 +17,10 @@ public sealed record ResourceChange(string Plural, JsonObject? Old, JsonObject? 
 /// </summary>
 public sealed partial class CustomResourceInformer
 {
-    /// <summary>Lists (resourceVersion null) or watches from a resourceVersion with a server-side timeout in seconds.</summary>
-    private readonly Func<string?, int, CancellationToken, Task<HttpOperationResponse>> _request;
+    private readonly Func<CancellationToken, Task<JsonNode>> _list;
+
+    /// <summary>Watches from a resourceVersion with a server-side timeout in seconds, as newline-delimited watch events.</summary>
+    private readonly Func<string, int, CancellationToken, IAsyncEnumerable<string>> _watch;
     private readonly string _plural;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
@@ -27,26 +28,27 @@ public sealed partial class CustomResourceInformer
     private volatile bool _synced;
 
     public CustomResourceInformer(IKubernetes client, string group, string version, string plural, ILogger logger)
-        : this(plural, async (from, timeout, ct) => from is null
-            ? await client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(group, version, plural, cancellationToken: ct).ConfigureAwait(false)
-            : await client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
-                timeoutSeconds: timeout, watch: true, cancellationToken: ct).ConfigureAwait(false), logger)
+        : this(plural,
+            async ct => JsonNode.Parse(((JsonElement)await client.CustomObjects.ListClusterCustomObjectAsync(group, version, plural, cancellationToken: ct).ConfigureAwait(false)).GetRawText())!,
+            (from, timeout, ct) => CustomObjectLinesAsync(client, group, version, plural, from, timeout, ct),
+            logger)
     {
     }
 
-    private CustomResourceInformer(string plural, Func<string?, int, CancellationToken, Task<HttpOperationResponse>> request, ILogger logger)
+    private CustomResourceInformer(string plural, Func<CancellationToken, Task<JsonNode>> list, Func<string, int, CancellationToken, IAsyncEnumerable<string>> watch, ILogger logger)
     {
         _plural = plural;
-        _request = request;
+        _list = list;
+        _watch = watch;
         _logger = logger;
     }
 
     /// <summary>An informer over the cluster's Namespace objects (the webhook reads their labels).</summary>
     public static CustomResourceInformer ForNamespaces(IKubernetes client, ILogger logger) =>
-        new("namespaces", async (from, timeout, ct) => from is null
-            ? await client.CoreV1.ListNamespaceWithHttpMessagesAsync(cancellationToken: ct).ConfigureAwait(false)
-            : await client.CoreV1.ListNamespaceWithHttpMessagesAsync(allowWatchBookmarks: true, resourceVersion: from,
-                timeoutSeconds: timeout, watch: true, cancellationToken: ct).ConfigureAwait(false), logger);
+        new("namespaces",
+            async ct => JsonNode.Parse(KubernetesJson.Serialize(await client.CoreV1.ListNamespaceAsync(cancellationToken: ct).ConfigureAwait(false)))!,
+            (from, timeout, ct) => NamespaceLinesAsync(client, from, timeout, ct),
+            logger);
 
     public string Plural => _plural;
 
@@ -104,8 +106,7 @@ public sealed partial class CustomResourceInformer
 
     private async Task<string> ListAsync(CancellationToken cancellationToken)
     {
-        using var response = await _request(null, 0, cancellationToken).ConfigureAwait(false);
-        var node = ListBody(response);
+        var node = await _list(cancellationToken).ConfigureAwait(false);
         var fresh = node["items"]!.AsArray().Select(i => i!.AsObject()).ToDictionary(Key, StringComparer.Ordinal);
         var changes = new List<ResourceChange>();
         lock (_lock)
@@ -143,10 +144,8 @@ public sealed partial class CustomResourceInformer
     /// <summary>Watches from <paramref name="from"/>; returns the version to continue from, or null to re-list.</summary>
     private async Task<string?> WatchAsync(string from, CancellationToken cancellationToken)
     {
-        using var response = await _request(from, (int)WatchTimeout.TotalSeconds, cancellationToken).ConfigureAwait(false);
-        using var reader = new StreamReader(await response.Response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
         var current = from;
-        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        await foreach (var line in _watch(from, (int)WatchTimeout.TotalSeconds, cancellationToken).ConfigureAwait(false))
         {
             if (line.Length == 0)
             {
@@ -197,13 +196,54 @@ public sealed partial class CustomResourceInformer
         return current;
     }
 
-    /// <summary>The list as JSON, whether the client deserialized it into a model type or into a JsonElement.</summary>
-    private static JsonNode ListBody(HttpOperationResponse response) => response switch
+    private static async IAsyncEnumerable<string> CustomObjectLinesAsync(IKubernetes client, string group, string version, string plural, string from, int timeout,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        HttpOperationResponse<object> { Body: JsonElement element } => JsonNode.Parse(element.GetRawText())!,
-        HttpOperationResponse<V1NamespaceList> { Body: { } namespaces } => JsonNode.Parse(KubernetesJson.Serialize(namespaces))!,
-        _ => throw new InvalidOperationException($"the list of {response.GetType().Name} has no body"),
-    };
+        using var response = await client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(
+            group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
+            timeoutSeconds: timeout, watch: true, cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            yield return line;
+        }
+    }
+
+    /// <summary>
+    /// Typed list calls deserialize their body, so a core kind is watched through the client's watcher and its events
+    /// turned back into the wire's lines; an expired version (the watcher throws) becomes the ERROR event a server sends.
+    /// </summary>
+    private static async IAsyncEnumerable<string> NamespaceLinesAsync(IKubernetes client, string from, int timeout, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var events = client.CoreV1.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: from, timeoutSeconds: timeout, cancellationToken: cancellationToken)
+            .GetAsyncEnumerator(cancellationToken);
+        await using var _ = events.ConfigureAwait(false);
+        while (true)
+        {
+            string line;
+            try
+            {
+                if (!await events.MoveNextAsync().ConfigureAwait(false))
+                {
+                    yield break;
+                }
+
+                var (type, ns) = events.Current;
+                line = $"{{\"type\":\"{type.ToString().ToUpperInvariant()}\",\"object\":{KubernetesJson.Serialize(ns)}}}";
+            }
+            catch (KubernetesException e) when (e.Status?.Code is { } code)
+            {
+                line = $"{{\"type\":\"ERROR\",\"object\":{{\"code\":{code},\"message\":{JsonSerializer.Serialize(e.Status.Message)}}}}}";
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                // The watcher reports a stream the server closed as an error; to an informer it is the stream's end.
+                yield break;
+            }
+
+            yield return line;
+        }
+    }
 
     private static string Key(JsonObject obj) =>
         $"{obj["metadata"]?["namespace"]}/{obj["metadata"]?["name"]}";
