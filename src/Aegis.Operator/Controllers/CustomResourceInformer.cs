@@ -30,7 +30,8 @@ public sealed partial class CustomResourceInformer
     public CustomResourceInformer(IKubernetes client, string group, string version, string plural, ILogger logger)
         : this(plural,
             async ct => JsonNode.Parse(((JsonElement)await client.CustomObjects.ListClusterCustomObjectAsync(group, version, plural, cancellationToken: ct).ConfigureAwait(false)).GetRawText())!,
-            (from, timeout, ct) => CustomObjectLinesAsync(client, group, version, plural, from, timeout, ct),
+            (from, timeout, ct) => LinesAsync(client.CustomObjects.WatchListClusterCustomObjectAsync(group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
+                timeoutSeconds: timeout, cancellationToken: ct), ct),
             logger)
     {
     }
@@ -47,7 +48,7 @@ public sealed partial class CustomResourceInformer
     public static CustomResourceInformer ForNamespaces(IKubernetes client, ILogger logger) =>
         new("namespaces",
             async ct => JsonNode.Parse(KubernetesJson.Serialize(await client.CoreV1.ListNamespaceAsync(cancellationToken: ct).ConfigureAwait(false)))!,
-            (from, timeout, ct) => NamespaceLinesAsync(client, from, timeout, ct),
+            (from, timeout, ct) => LinesAsync(client.CoreV1.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: from, timeoutSeconds: timeout, cancellationToken: ct), ct),
             logger);
 
     public string Plural => _plural;
@@ -196,27 +197,14 @@ public sealed partial class CustomResourceInformer
         return current;
     }
 
-    private static async IAsyncEnumerable<string> CustomObjectLinesAsync(IKubernetes client, string group, string version, string plural, string from, int timeout,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        using var response = await client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(
-            group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
-            timeoutSeconds: timeout, watch: true, cancellationToken: cancellationToken).ConfigureAwait(false);
-        using var reader = new StreamReader(await response.Response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
-        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
-        {
-            yield return line;
-        }
-    }
-
     /// <summary>
-    /// Typed list calls deserialize their body, so a core kind is watched through the client's watcher and its events
-    /// turned back into the wire's lines; an expired version (the watcher throws) becomes the ERROR event a server sends.
+    /// The watch through the client's watcher (the plain list call with watch=true deserializes, and so consumes, the
+    /// body), turned back into the wire's lines; an expired version, which the watcher throws, becomes the ERROR event
+    /// a server sends, and a stream the server closed becomes the stream's end.
     /// </summary>
-    private static async IAsyncEnumerable<string> NamespaceLinesAsync(IKubernetes client, string from, int timeout, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<string> LinesAsync<T>(IAsyncEnumerable<(WatchEventType Type, T Object)> watch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var events = client.CoreV1.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: from, timeoutSeconds: timeout, cancellationToken: cancellationToken)
-            .GetAsyncEnumerator(cancellationToken);
+        var events = watch.GetAsyncEnumerator(cancellationToken);
         await using var _ = events.ConfigureAwait(false);
         while (true)
         {
@@ -228,8 +216,8 @@ public sealed partial class CustomResourceInformer
                     yield break;
                 }
 
-                var (type, ns) = events.Current;
-                line = $"{{\"type\":\"{type.ToString().ToUpperInvariant()}\",\"object\":{KubernetesJson.Serialize(ns)}}}";
+                var (type, obj) = events.Current;
+                line = $"{{\"type\":\"{type.ToString().ToUpperInvariant()}\",\"object\":{KubernetesJson.Serialize(obj)}}}";
             }
             catch (KubernetesException e) when (e.Status?.Code is { } code)
             {
@@ -237,7 +225,6 @@ public sealed partial class CustomResourceInformer
             }
             catch (Exception e) when (e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
             {
-                // The watcher reports a stream the server closed as an error; to an informer it is the stream's end.
                 yield break;
             }
 
