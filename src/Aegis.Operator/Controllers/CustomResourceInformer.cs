@@ -30,8 +30,8 @@ public sealed partial class CustomResourceInformer
     public CustomResourceInformer(IKubernetes client, string group, string version, string plural, ILogger logger)
         : this(plural,
             async ct => JsonNode.Parse(((JsonElement)await client.CustomObjects.ListClusterCustomObjectAsync(group, version, plural, cancellationToken: ct).ConfigureAwait(false)).GetRawText())!,
-            (from, timeout, ct) => LinesAsync(client.CustomObjects.WatchListClusterCustomObjectAsync(group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
-                timeoutSeconds: timeout, cancellationToken: ct), ct),
+            (from, timeout, ct) => LinesAsync(onError => client.CustomObjects.WatchListClusterCustomObjectAsync(group, version, plural, allowWatchBookmarks: true, resourceVersion: from,
+                timeoutSeconds: timeout, onError: onError, cancellationToken: ct), ct),
             logger)
     {
     }
@@ -48,7 +48,8 @@ public sealed partial class CustomResourceInformer
     public static CustomResourceInformer ForNamespaces(IKubernetes client, ILogger logger) =>
         new("namespaces",
             async ct => JsonNode.Parse(KubernetesJson.Serialize(await client.CoreV1.ListNamespaceAsync(cancellationToken: ct).ConfigureAwait(false)))!,
-            (from, timeout, ct) => LinesAsync(client.CoreV1.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: from, timeoutSeconds: timeout, cancellationToken: ct), ct),
+            (from, timeout, ct) => LinesAsync(onError => client.CoreV1.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: from, timeoutSeconds: timeout,
+                onError: onError, cancellationToken: ct), ct),
             logger);
 
     public string Plural => _plural;
@@ -202,9 +203,11 @@ public sealed partial class CustomResourceInformer
     /// body), turned back into the wire's lines; an expired version, which the watcher throws, becomes the ERROR event
     /// a server sends, and a stream the server closed becomes the stream's end.
     /// </summary>
-    private static async IAsyncEnumerable<string> LinesAsync<T>(IAsyncEnumerable<(WatchEventType Type, T Object)> watch, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<string> LinesAsync<T>(Func<Action<Exception>, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var events = watch.GetAsyncEnumerator(cancellationToken);
+        // The watcher hands some failures (an ERROR event among them) to this callback and then just ends.
+        Exception? reported = null;
+        var events = watch(e => reported ??= e).GetAsyncEnumerator(cancellationToken);
         await using var _ = events.ConfigureAwait(false);
         while (true)
         {
@@ -213,7 +216,12 @@ public sealed partial class CustomResourceInformer
             {
                 if (!await events.MoveNextAsync().ConfigureAwait(false))
                 {
-                    yield break;
+                    if (reported is null or HttpRequestException or IOException)
+                    {
+                        yield break;
+                    }
+
+                    throw reported;
                 }
 
                 var (type, obj) = events.Current;
