@@ -12,7 +12,7 @@ STATE_DIR   ?= .aegis
 BENCH_ARGS  ?= --filter '*' --job short
 REGION      ?= eu-west-1
 
-.PHONY: help deps build test run demo bench bench-load crds clean
+.PHONY: help deps build test run demo bench bench-load bench-webhook crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,11 @@ bench-load: deps ## h2load (Debian nghttp2-client) against the ext_authz server 
 	@command -v h2load >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
 	dotnet run -c Release --project tests/Aegis.LoadTest -- --duration 30 --rate 10000
+
+bench-webhook: deps ## h2load against the operator's /mutate-pods over HTTPS: 200 reviews/s for 30 s, then max
+	@command -v h2load >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
+	dotnet run -c Release --project tests/Aegis.LoadTest -- --webhook --duration 30 --rate 200
 
 crds: deps ## Generate crds/*.yaml from the C# model (a test fails when they are stale)
 	$(AEGIS) crds --out crds/

@@ -46,4 +46,16 @@ public class OperatorCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains($"--bucket: required with --bundle-store {store}", run.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Operator_DecisionAddressWithoutPort_ExitsTwoNamingTheFlag()
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--decision-address", "aegis-decision");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--decision-address: decision address \"aegis-decision\" is not host:port", run.Error, StringComparison.Ordinal);
+    }
 }

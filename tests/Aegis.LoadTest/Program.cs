@@ -21,12 +21,18 @@ using Microsoft.Extensions.Logging;
 
 // Load test of the ext_authz path with h2load (Debian nghttp2-client), against a no-op gRPC server built the same
 // way, in the same run: a fixed rate, then the maximum rate. Usage: Aegis.LoadTest [--duration S] [--rate N].
+// With --webhook: the operator's sidecar injection webhook over HTTPS instead (make bench-webhook).
 var duration = Arg("--duration", 30);
 var rate = Arg("--rate", 10_000);
 if (FindOnPath("h2load") is not { } h2load)
 {
     Console.Error.WriteLine("h2load not found: install the Debian package nghttp2-client (make bench-load does)");
     return 2;
+}
+
+if (args.Contains("--webhook"))
+{
+    return await WebhookLoad.RunAsync(h2load, duration, rate);
 }
 
 using var dir = new TempDirectory();
@@ -104,7 +110,8 @@ foreach (var (scenario, clients, streams, rps) in new[] { ("fixed", 10, 1, rate 
 {
     foreach (var (name, port) in new[] { ("no-op", noop.Port), ("aegis", aegis.GrpcPort) })
     {
-        results.Add(await RunAsync(h2load, name, scenario, port, clients, streams, rps, duration, bodyFile, dir.Path));
+        results.Add(await H2Load.RunAsync(h2load, name, scenario, $"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check", clients, streams, rps, duration, bodyFile, dir.Path,
+            ["content-type: application/grpc", "te: trailers"]));
         Console.WriteLine(results[^1]);
     }
 }
@@ -144,36 +151,6 @@ int Arg(string name, int fallback)
 
 static string? FindOnPath(string name) =>
     (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
-
-static async Task<Result> RunAsync(string h2load, string server, string scenario, int port, int clients, int streams, int rps, int duration, string body, string dir)
-{
-    var log = Path.Combine(dir, $"{scenario}-{server}.tsv");
-    var psi = new ProcessStartInfo(h2load) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var a in new[] { "-t", "1", "-c", clients.ToString(CultureInfo.InvariantCulture), "-m", streams.ToString(CultureInfo.InvariantCulture), "-D", duration.ToString(CultureInfo.InvariantCulture), "--warm-up-time", "2",
-        "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body, "--log-file", log, $"http://127.0.0.1:{port}/envoy.service.auth.v3.Authorization/Check" })
-    {
-        psi.ArgumentList.Add(a);
-    }
-
-    if (rps > 0)
-    {
-        // --rps is per client: clients x rps is the fixed total rate.
-        psi.ArgumentList.Insert(0, "--rps=" + rps.ToString(CultureInfo.InvariantCulture));
-    }
-
-    using var process = Process.Start(psi)!;
-    var output = await process.StandardOutput.ReadToEndAsync();
-    await process.WaitForExitAsync();
-    var latencies = File.ReadLines(log).Select(l => l.Split('\t')).Where(c => c.Length >= 3).ToList();
-    var ok = latencies.Where(c => c[1] == "200").Select(c => double.Parse(c[2], CultureInfo.InvariantCulture)).Order().ToArray();
-    var failed = latencies.Count - ok.Length + Number(output, @"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed");
-    var perSecond = double.Parse(Regex.Match(output, @"finished in [\d.]+s, ([\d.]+) req/s").Groups[1].Value, CultureInfo.InvariantCulture);
-    return new Result(scenario, server, latencies.Count, failed, perSecond, Percentile(ok, 0.50), Percentile(ok, 0.99), Percentile(ok, 0.999));
-
-    static long Number(string text, string pattern) => Regex.Match(text, pattern) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-
-    static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
-}
 
 namespace Aegis.LoadTest
 {

@@ -34,7 +34,7 @@ var kubeconfig = dir.Write("kubeconfig", $"""
 var port = LoopbackPorts.Free();
 using var operatorProcess = Process.Start(new ProcessStartInfo("dotnet")
 {
-    ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aegis.dll"), "operator", "--key", keyFile, "--kubeconfig", kubeconfig, "--http-port", port.ToString(CultureInfo.InvariantCulture), "--identity", "bench" },
+    ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aegis.dll"), "operator", "--key", keyFile, "--kubeconfig", kubeconfig, "--http-port", port.ToString(CultureInfo.InvariantCulture), "--identity", "bench", "--no-webhook" },
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 }) ?? throw new InvalidOperationException("aegis operator did not start");

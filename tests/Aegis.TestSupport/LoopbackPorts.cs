@@ -47,11 +47,11 @@ public static class LoopbackPorts
         throw new InvalidOperationException($"no free loopback port in [{floor}, {low})");
     }
 
-    /// <summary>The port a started Kestrel application bound (its first address), for apps listening on port 0.</summary>
-    public static int BoundPort(WebApplication app)
+    /// <summary>The port a started Kestrel application bound (its first address, or its first with <paramref name="scheme"/>), for apps listening on port 0.</summary>
+    public static int BoundPort(WebApplication app, string? scheme = null)
     {
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        return new Uri(addresses.First()).Port;
+        return addresses.Select(a => new Uri(a)).First(u => scheme is null || u.Scheme == scheme).Port;
     }
 
     private static (int Low, int High) EphemeralRange()

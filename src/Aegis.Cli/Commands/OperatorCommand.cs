@@ -1,8 +1,11 @@
 using System.CommandLine;
 using System.Net;
 using Aegis.Decision.State;
+using Aegis.Operator.Certificates;
 using Aegis.Operator.Hosting;
+using Aegis.Operator.Injection;
 using Aegis.Operator.Publishing;
+using Aegis.Operator.Sidecar;
 using Amazon.S3;
 using Google.Cloud.Storage.V1;
 using k8s;
@@ -27,9 +30,21 @@ internal static class OperatorCommand
         var prefix = new Option<string>("--bucket-prefix") { Description = "Key prefix in the bucket", DefaultValueFactory = _ => "bundles/" };
         var s3Endpoint = new Option<Uri?>("--s3-endpoint") { Description = "S3-compatible endpoint (default: AWS, region from AWS_REGION)" };
         var redis = new Option<string?>("--redis") { Description = "The decision servers' Redis (host:port or redis://...): AgentBudget status shows live spend from it" };
-        var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles and serve them")
+        var noWebhook = new Option<bool>("--no-webhook") { Description = "Do not serve the sidecar injection webhook" };
+        var webhookPort = new Option<int>("--webhook-port") { Description = "HTTPS port for /mutate-pods", DefaultValueFactory = _ => 9443 };
+        var webhookService = new Option<string>("--webhook-service") { Description = "The Service in front of the webhook (its DNS names go into the certificate)", DefaultValueFactory = _ => "aegis-operator-webhook" };
+        var certificates = new Option<string>("--webhook-certificates") { Description = "operator (own CA, rotated) or cert-manager (Secret and caBundle by cert-manager)", DefaultValueFactory = _ => "operator" };
+        certificates.AcceptOnlyFromAmong("operator", "cert-manager");
+        var envoyImage = new Option<string>("--envoy-image") { Description = "Image of the injected Envoy sidecar", DefaultValueFactory = _ => new SidecarOptions().EnvoyImage };
+        var envoyLogLevel = new Option<string>("--envoy-log-level") { Description = "The sidecar's Envoy log level", DefaultValueFactory = _ => "warning" };
+        envoyLogLevel.AcceptOnlyFromAmong("trace", "debug", "info", "warning", "error", "critical", "off");
+        var initImage = new Option<string>("--proxy-init-image") { Description = "Image of the transparent-mode init container (needs sh and iptables)", DefaultValueFactory = _ => new SidecarOptions().InitImage };
+        var decision = new Option<string>("--decision-address") { Description = "The decision server's gRPC host:port, as sidecars reach it", DefaultValueFactory = _ => new SidecarOptions().DecisionAddress };
+        var decisionTimeout = new Option<int>("--decision-timeout-ms") { Description = "How long a sidecar waits for a decision before failing closed", DefaultValueFactory = _ => 500 };
+        var maxBody = new Option<int>("--max-request-body-bytes") { Description = "Request bodies the sidecar buffers for the decision server (larger ones get 413)", DefaultValueFactory = _ => 64 * 1024 };
+        var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles, serve them, and inject sidecars")
         {
-            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis,
+            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionTimeout, maxBody,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,6 +56,31 @@ internal static class OperatorCommand
                     console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
                 }
 
+                return AegisCommand.BadInput;
+            }
+
+            var sidecar = new SidecarOptions
+            {
+                EnvoyImage = parse.GetValue(envoyImage)!,
+                LogLevel = parse.GetValue(envoyLogLevel)!,
+                InitImage = parse.GetValue(initImage)!,
+                DecisionAddress = parse.GetValue(decision)!,
+                DecisionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(decisionTimeout)),
+                MaxRequestBodyBytes = parse.GetValue(maxBody),
+            };
+            try
+            {
+                EnvoyBootstrap.SplitAddress(sidecar.DecisionAddress);
+            }
+            catch (FormatException e)
+            {
+                console.Error.WriteLine("--decision-address: " + e.Message);
+                return AegisCommand.BadInput;
+            }
+
+            if (sidecar.DecisionTimeout <= TimeSpan.Zero || sidecar.MaxRequestBodyBytes <= 0)
+            {
+                console.Error.WriteLine("--decision-timeout-ms and --max-request-body-bytes must be positive");
                 return AegisCommand.BadInput;
             }
 
@@ -86,6 +126,17 @@ internal static class OperatorCommand
                 PublishConfigMaps = parse.GetValue(configMaps),
                 ObjectStore = objectStore,
                 BudgetStore = redisState?.Budgets,
+                Webhook = parse.GetValue(noWebhook) ? null : new WebhookHostOptions
+                {
+                    Port = parse.GetValue(webhookPort),
+                    Sidecar = sidecar,
+                    Tls = new WebhookTlsOptions
+                    {
+                        Namespace = parse.GetValue(ns)!,
+                        ServiceName = parse.GetValue(webhookService)!,
+                        Source = parse.GetValue(certificates) == "cert-manager" ? CertificateSource.CertManager : CertificateSource.Operator,
+                    },
+                },
             });
             console.Out.WriteLine($"aegis operator: {config.Host}, namespace {parse.GetValue(ns)}, bundles at http://{address}:{parse.GetValue(port)}/bundles/{{tenant}}");
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using Aegis.Decision.State;
 using Aegis.Operator.Budgets;
 using Aegis.Operator.Controllers;
+using Aegis.Operator.Injection;
 using Aegis.Operator.Publishing;
 using Aegis.Policy.Signing;
 using k8s;
@@ -42,6 +43,9 @@ public sealed record OperatorOptions
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
     public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The sidecar injection webhook (HTTPS); null leaves it off.</summary>
+    public WebhookHostOptions? Webhook { get; init; }
 }
 
 /// <summary>
@@ -73,6 +77,10 @@ public static class OperatorHost
         {
             k.AddServerHeader = false;
             k.Listen(options.ListenAddress, options.HttpPort);
+            if (options.Webhook is { } webhook)
+            {
+                SidecarInjection.Listen(k, options.ListenAddress, webhook);
+            }
         });
         var catalog = new BundleCatalog();
         builder.Services.AddSingleton(catalog);
@@ -108,19 +116,31 @@ public static class OperatorHost
                 sp.GetRequiredService<BudgetStatusWriter>().RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
         }
 
+        if (options.Webhook is { } injection)
+        {
+            SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection);
+        }
+
         var app = builder.Build();
         catalog.Map(app);
+        if (options.Webhook is not null)
+        {
+            SidecarInjection.Map(app);
+        }
+
         var jwks = new JsonWebKeySet([options.Signer.PublicJwk]).ToJson();
         app.MapGet("/.well-known/jwks.json", () => Results.Text(jwks, "application/json"));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (TenantController controller) => controller.HasSynced
-            ? Results.Text("ready\n")
-            : Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/readyz", (TenantController controller, IServiceProvider services) => !controller.HasSynced
+            ? Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !SidecarInjection.Ready(services)
+            ? Results.Text("not ready: the webhook has no serving certificate yet\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("ready\n"));
         return app;
     }
 
     /// <summary>Runs a long-lived loop as a hosted service, stopping it with the host.</summary>
-    private sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService
+    internal sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken stoppingToken) => loop(stoppingToken);
     }

@@ -565,6 +565,11 @@ public sealed partial class KubernetesTestServer
     /// <summary>openAPIV3Schema checks a real server makes: types, required, enums, patterns, minItems, minimum.</summary>
     private static string? Validate(ResourceType type, JsonObject obj)
     {
+        if (type.Kind == "MutatingWebhookConfiguration")
+        {
+            return AdmissionValidation.MutatingWebhookConfiguration(obj);
+        }
+
         if (type.Schema is null)
         {
             return null;

@@ -46,6 +46,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
             new ResourceType("", "v1", "events", "Event", true, false, null),
             new ResourceType("", "v1", "pods", "Pod", true, true, null),
             new ResourceType("coordination.k8s.io", "v1", "leases", "Lease", true, false, null),
+            new ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, false, null),
             new ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, true, null),
         })
         {
