@@ -12,7 +12,7 @@ STATE_DIR   ?= .aegis
 BENCH_ARGS  ?= --filter '*' --job short
 REGION      ?= eu-west-1
 
-.PHONY: help deps build test run demo bench bench-load bench-webhook crds clean
+.PHONY: help deps build test run demo bench bench-load bench-webhook bench-operator crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ test: build ## Run every test suite, then the policy tests of samples/; ends wit
 	 $(AEGIS) test samples/ | tee -a .test-output.log; status2=$${PIPESTATUS[0]}; \
 	 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($$i == "Passed:") p += $$(i+1); if ($$i == "Failed:") f += $$(i+1); if ($$i == "Skipped:") s += $$(i+1) } } \
 	      /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
-	      END { if (s) printf "%d skipped, each with its reason in the log above\n", s; printf "%d passed, %d failed\n", p, f }' .test-output.log; \
+	      END { if (s) printf "%d skipped (named above; each says why in its skip reason: add --logger \"console;verbosity=detailed\" to dotnet test to print it)\n", s; printf "%d passed, %d failed\n", p, f }' .test-output.log; \
 	 rm -f .test-output.log; exit $$(( status || status2 ))
 
 run: build ## Serve the samples: the decision server (gRPC :9191, HTTP :8181) with a dev key in .aegis/, reloading on change
@@ -60,6 +60,9 @@ bench-webhook: deps ## h2load against the operator's /mutate-pods over HTTPS: 20
 	@command -v h2load >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nghttp2-client >/dev/null; }
 	dotnet run -c Release --project tests/Aegis.LoadTest -- --webhook --duration 30 --rate 200
+
+bench-operator: deps ## The operator at scale: 5,000 AgentPolicy objects in 50 tenants against the test API server
+	dotnet run -c Release --project tests/Aegis.OperatorScale -- --objects 5000 --tenants 50 --changes 200
 
 crds: deps ## Generate crds/*.yaml from the C# model (a test fails when they are stale)
 	$(AEGIS) crds --out crds/
