@@ -431,4 +431,35 @@ public class ExtProcTests
 
         protected override Task WriteResponseHeadersAsyncCore(Grpc.Core.Metadata responseHeaders) => Task.CompletedTask;
     }
+
+    [Theory]
+    [InlineData("ehr.read", "sanitize", true)]
+    [InlineData("crm.lookup", "allow", false)]
+    [InlineData("ehr.read", "no metadata", true)]
+    [InlineData("ehr.read", "no body", false)]
+    public async Task Process_RequestHeaders_AskForTheBodyOnlyWhenItMayNeedRedacting(string tool, string premise, bool expectBody)
+    {
+        await using var f = await ServerFixture.StartAsync(Policies);
+        var token = await f.TokenAsync();
+        var body = premise == "no body" ? "" : """{"note":"hi"}""";
+        var authz = premise is "no metadata" or "no body" ? null : (await f.Client.CheckAsync(ServerFixture.Check(token, tool, body))).DynamicMetadata;
+        var headers = RequestHeaders(null, tool, body, authz: authz);
+        headers.RequestHeaders.EndOfStream = premise == "no body";
+        if (authz is not null)
+        {
+            Assert.Equal(premise, authz.Fields["effect"].StringValue);
+        }
+
+        var responses = await ProcessAsync(f, [headers]);
+
+        // With the filter's default request_body_mode NONE (the generated sidecar config), only a mode override brings
+        // the body: ext_authz said sanitize, or its decision is unknown and the body might need redacting.
+        var mode = responses.Single().ModeOverride;
+        Assert.Equal(expectBody, mode is not null);
+        if (expectBody)
+        {
+            Assert.Equal(Protos.Envoy.Extensions.Filters.Http.ExtProc.V3.ProcessingMode.Types.BodySendMode.Buffered, mode!.RequestBodyMode);
+            Assert.Equal(Protos.Envoy.Extensions.Filters.Http.ExtProc.V3.ProcessingMode.Types.HeaderSendMode.Skip, mode.ResponseHeaderMode);
+        }
+    }
 }

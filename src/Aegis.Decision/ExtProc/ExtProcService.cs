@@ -73,7 +73,9 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
             {
                 case Phase.RequestHeaders:
                     exchange.ReadHeaders(message.RequestHeaders.Headers);
-                    break;
+                    return message.RequestHeaders.EndOfStream || exchange.AuthorizedEffect is { } effect && effect != DecisionJson.EffectName(Effect.Sanitize)
+                        ? ProcessingResponses.Continue(Phase.RequestHeaders)!
+                        : ProcessingResponses.ContinueAndBufferRequestBody();
                 case Phase.RequestBody:
                     return OnRequestBody(message.RequestBody, exchange);
                 case Phase.None:

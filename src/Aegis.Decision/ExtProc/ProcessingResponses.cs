@@ -1,6 +1,7 @@
 using System.Text;
 using Aegis.Decision.ExtAuthz;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
+using Aegis.Decision.Protos.Envoy.Extensions.Filters.Http.ExtProc.V3;
 using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
 using Aegis.Decision.Protos.Envoy.Type.V3;
 using Google.Protobuf;
@@ -24,6 +25,26 @@ public static class ProcessingResponses
         ProcessingRequest.RequestOneofCase.ResponseTrailers => new ProcessingResponse { ResponseTrailers = new TrailersResponse() },
         _ => null,
     };
+
+    /// <summary>
+    /// Answers request headers and asks for the whole request body next (mode override). Sent when ext_authz decided
+    /// sanitize, and when its decision is unknown (no forwarded metadata): a body that may need redacting is never
+    /// let through unseen, whatever the filter's default body mode.
+    /// </summary>
+    public static ProcessingResponse ContinueAndBufferRequestBody()
+    {
+        var response = Continue(ProcessingRequest.RequestOneofCase.RequestHeaders)!;
+        response.ModeOverride = new ProcessingMode
+        {
+            RequestHeaderMode = ProcessingMode.Types.HeaderSendMode.Send,
+            ResponseHeaderMode = ProcessingMode.Types.HeaderSendMode.Skip,
+            RequestBodyMode = ProcessingMode.Types.BodySendMode.Buffered,
+            ResponseBodyMode = ProcessingMode.Types.BodySendMode.None,
+            RequestTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
+            ResponseTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
+        };
+        return response;
+    }
 
     /// <summary>
     /// Replaces the buffered request body with <paramref name="body"/>. When the request declared a content-length it

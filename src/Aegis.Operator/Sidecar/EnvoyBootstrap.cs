@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Aegis.Decision.ExtAuthz;
+using Aegis.Decision.ExtProc;
 
 namespace Aegis.Operator.Sidecar;
 
@@ -74,7 +76,7 @@ public static class EnvoyBootstrap
                     ["http2_protocol_options"] = new JsonObject { ["allow_connect"] = true },
                     ["upgrade_configs"] = new JsonArray(new JsonObject { ["upgrade_type"] = "CONNECT" }),
                     ["route_config"] = RouteConfig(identity),
-                    ["http_filters"] = new JsonArray(ExtAuthz(options), ExtProc(options), DynamicForwardProxyFilter(), Filter("envoy.filters.http.router", "filters.http.router.v3.Router", [])),
+                    ["http_filters"] = new JsonArray(ExtAuthz(options), ExtProc(options, identity), DynamicForwardProxyFilter(), Filter("envoy.filters.http.router", "filters.http.router.v3.Router", [])),
                 },
             }),
         }),
@@ -147,24 +149,37 @@ public static class EnvoyBootstrap
 
     /// <summary>
     /// Headers go to the decision server's ext_proc stream; it asks for the buffered body (mode override) only
-    /// when the call's decision was sanitize, so allowed calls pay one header round trip and no body copy.
+    /// when ext_authz decided sanitize, so allowed calls pay one header round trip and no body copy. ext_authz's
+    /// dynamic metadata (its decision and the agent token it removed from the request) is forwarded, and the pod's
+    /// identity travels as gRPC initial metadata, the counterpart of ext_authz's context extensions.
     /// </summary>
-    private static JsonObject ExtProc(SidecarOptions options) => Filter(ExtProcFilter, "filters.http.ext_proc.v3.ExternalProcessor", new JsonObject
+    private static JsonObject ExtProc(SidecarOptions options, SidecarIdentity identity)
     {
-        ["grpc_service"] = GrpcService(options),
-        ["failure_mode_allow"] = false,
-        ["message_timeout"] = Duration(options.DecisionTimeout),
-        ["allow_mode_override"] = true,
-        ["processing_mode"] = new JsonObject
+        var grpc = GrpcService(options);
+        grpc["initial_metadata"] = new JsonArray(
+            new JsonObject { ["key"] = ExtProcService.TenantMetadata, ["value"] = identity.Tenant },
+            new JsonObject { ["key"] = ExtProcService.AgentMetadata, ["value"] = identity.AgentId });
+        return Filter(ExtProcFilter, "filters.http.ext_proc.v3.ExternalProcessor", new JsonObject
         {
-            ["request_header_mode"] = "SEND",
-            ["response_header_mode"] = "SKIP",
-            ["request_body_mode"] = "NONE",
-            ["response_body_mode"] = "NONE",
-            ["request_trailer_mode"] = "SKIP",
-            ["response_trailer_mode"] = "SKIP",
-        },
-    });
+            ["grpc_service"] = grpc,
+            ["failure_mode_allow"] = false,
+            ["message_timeout"] = Duration(options.DecisionTimeout),
+            ["allow_mode_override"] = true,
+            ["metadata_options"] = new JsonObject
+            {
+                ["forwarding_namespaces"] = new JsonObject { ["untyped"] = new JsonArray(CheckResponseBuilder.MetadataNamespace) },
+            },
+            ["processing_mode"] = new JsonObject
+            {
+                ["request_header_mode"] = "SEND",
+                ["response_header_mode"] = "SKIP",
+                ["request_body_mode"] = "NONE",
+                ["response_body_mode"] = "NONE",
+                ["request_trailer_mode"] = "SKIP",
+                ["response_trailer_mode"] = "SKIP",
+            },
+        });
+    }
 
     private static JsonObject GrpcService(SidecarOptions options) => new()
     {
