@@ -68,10 +68,14 @@ public class TenantControllerTests
         api.CutWatches();
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("after-cut", tenant: "initech"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
         await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("initech") is not null, "initech after a cut watch");
-        api.Compact();
+        var lists = api.Calls("list", "agentpolicies");
+        api.HoldWatches();
         api.CutWatches();
         await client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy("after-compaction", tenant: "umbrella"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
+        api.Compact();
+        api.ReleaseWatches();
         await Eventually.TrueAsync(async () => await catalog.CurrentRevisionAsync("umbrella") is not null, "umbrella after 410 Gone");
+        Assert.Equal(lists + 1, api.Calls("list", "agentpolicies"));
 
         // Events follow status changes: published for the valid objects, refused for the broken one.
         var events = api.Objects("", "events", "fin");

@@ -78,12 +78,14 @@ public sealed partial class KubernetesTestServer
                 var selector = LabelSelector.Parse(query["labelSelector"]);
                 if (query["watch"] is { Count: > 0 } w && w[0] is "true" or "1")
                 {
+                    Count("watch", type);
                     await WatchAsync(context, type, ns, selector, query["resourceVersion"].ToString(),
                         query["allowWatchBookmarks"].ToString() == "true",
                         int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out var t) ? t : 0);
                     return Results.Empty;
                 }
 
+                Count("list", type);
                 return List(type, ns, selector);
             }
 
@@ -361,6 +363,7 @@ public sealed partial class KubernetesTestServer
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns, LabelSelector selector, string fromVersion, bool bookmarks, int timeoutSeconds)
     {
+        await _watchGate.Task.WaitAsync(context.RequestAborted);
         var watcher = new Watcher(type, ns, selector, bookmarks);
         lock (_lock)
         {

@@ -34,6 +34,9 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     private long _rv = 1000;
     private long _compactedThrough;
     private readonly Dictionary<string, int> _racingWriters = new(StringComparer.Ordinal);
+    private static readonly TaskCompletionSource _openGate = Opened();
+    private TaskCompletionSource _watchGate = _openGate;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
 
     private KubernetesTestServer(WebApplication app)
     {
@@ -119,6 +122,27 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
             _racingWriters[plural] = count;
         }
     }
+
+    /// <summary>
+    /// New watch requests wait until <see cref="ReleaseWatches"/>: with <see cref="CutWatches"/> and <see cref="Compact"/>
+    /// a test can make a client fall behind the history, so that its next watch is answered 410 Gone.
+    /// </summary>
+    public void HoldWatches() => Interlocked.CompareExchange(ref _watchGate, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), _openGate);
+
+    /// <summary>Lets held watch requests through.</summary>
+    public void ReleaseWatches() => Interlocked.Exchange(ref _watchGate, _openGate).TrySetResult();
+
+    /// <summary>How many list (<paramref name="verb"/> "list") or watch ("watch") requests a resource has had.</summary>
+    public int Calls(string verb, string plural) => _calls.GetValueOrDefault($"{verb} {plural}");
+
+    private static TaskCompletionSource Opened()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        gate.SetResult();
+        return gate;
+    }
+
+    private void Count(string verb, ResourceType type) => _calls.AddOrUpdate($"{verb} {type.Plural}", 1, (_, n) => n + 1);
 
     /// <summary>How many of the races <see cref="RaceNextWrites"/> set up have not happened yet.</summary>
     public int RacesLeft(string plural)
