@@ -99,7 +99,7 @@ public class ServeCommandTests
         });
         var output = new StringWriter();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var serve = AegisCommand.RunAsync(["serve", "--bundle-url", origin + "/bundles/{tenant}", "--jwks-url", origin + "/.well-known/jwks.json", "--tenant", "acme", "--listen", "127.0.0.1", "--grpc-port", "0", "--http-port", "0"],
+        var serve = AegisCommand.RunAsync(["serve", "--bundle-url", origin + "/bundles/{tenant}", "--jwks-url", origin + "/.well-known/jwks.json", "--tenant", "acme", "--listen", "127.0.0.1", "--otlp-endpoint", "http://127.0.0.1:1", "--grpc-port", "0", "--http-port", "0"],
             TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()), stop.Token);
 
         Match banner = Match.Empty;
@@ -113,15 +113,18 @@ public class ServeCommandTests
     }
 
     [Fact]
-    public async Task Serve_ManifestsAndBundleUrlTogether_IsRefused()
+    public async Task Serve_ConflictingOrIncompleteOptions_AreRefused()
     {
         var both = await CliRun.RunAsync("serve", "--manifests", ".", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
         var half = await CliRun.RunAsync("serve", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
+        var otlp = await CliRun.RunAsync("serve", "--manifests", ".", "--otlp-endpoint", "localhost");
 
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("exactly one of --manifests", both.ToString(), StringComparison.Ordinal);
         Assert.Equal(2, half.ExitCode);
         Assert.Contains("--bundle-url needs --jwks-url", half.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, otlp.ExitCode);
+        Assert.Contains("--otlp-endpoint: \"localhost\" is not an absolute URL", otlp.ToString(), StringComparison.Ordinal);
     }
 
     private static async Task<string?> EffectAsync(HttpClient http, string tool)

@@ -29,7 +29,7 @@ internal static class ServeCommand
         var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
         var grpcPort = new Option<int>("--grpc-port") { Description = "gRPC port for ext_authz and ext_proc", DefaultValueFactory = _ => 9191 };
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
-        var otlp = new Option<Uri?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
+        var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
         var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp };
         command.SetAction(async (parse, cancellationToken) =>
@@ -37,6 +37,13 @@ internal static class ServeCommand
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
             {
                 console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
+                return AegisCommand.BadInput;
+            }
+
+            Uri? otlpEndpoint = null;
+            if (parse.GetValue(otlp) is { } otlpText && !Uri.TryCreate(otlpText, UriKind.Absolute, out otlpEndpoint))
+            {
+                console.Error.WriteLine($"--otlp-endpoint: \"{otlpText}\" is not an absolute URL");
                 return AegisCommand.BadInput;
             }
 
@@ -66,7 +73,7 @@ internal static class ServeCommand
                     GrpcPort = parse.GetValue(grpcPort),
                     HttpPort = parse.GetValue(httpPort),
                     State = clusterRedis?.AsDecisionState(),
-                    OtlpEndpoint = parse.GetValue(otlp),
+                    OtlpEndpoint = otlpEndpoint,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
                 try
@@ -108,7 +115,7 @@ internal static class ServeCommand
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
                 AuditPath = Path.Combine(state.FullName, "audit.log"),
-                OtlpEndpoint = parse.GetValue(otlp),
+                OtlpEndpoint = otlpEndpoint,
                 AuditSigner = signer,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
