@@ -37,19 +37,21 @@ public partial class HelmChartTests
             ["HELM_DATA_HOME"] = Path.Combine(home.Path, "data"),
         }, null, args);
 
-    [Fact]
-    public void ChartCrds_AreIdenticalToTheGeneratedCrds()
+    [Theory]
+    [InlineData("charts/aegis/crds")]
+    [InlineData("config/crd")]
+    public void CopiedCrds_AreIdenticalToTheGeneratedCrds(string folder)
     {
         var generated = Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
-        var copied = Directory.GetFiles(Path.Combine(Chart, "crds"), "*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var copied = Directory.GetFiles(Path.Combine(RepositoryPaths.Root, folder), "aegis.dev_*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
 
         Assert.Equal(generated, copied);
         Assert.Equal(4, copied.Count);
         foreach (var name in copied)
         {
             Assert.True(
-                File.ReadAllText(Path.Combine(RepositoryPaths.Root, "crds", name!)) == File.ReadAllText(Path.Combine(Chart, "crds", name!)),
-                $"charts/aegis/crds/{name} differs from crds/{name}: copy it again (cp crds/*.yaml charts/aegis/crds/)");
+                File.ReadAllText(Path.Combine(RepositoryPaths.Root, "crds", name!)) == File.ReadAllText(Path.Combine(RepositoryPaths.Root, folder, name!)),
+                $"{folder}/{name} differs from crds/{name}: copy it again (cp crds/aegis.dev_*.yaml {folder}/)");
         }
     }
 
@@ -238,7 +240,7 @@ public partial class HelmChartTests
     private static List<string> Args(JsonObject deployment) =>
         deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
 
-    private static List<(string Kind, string Text)> Documents(string yaml) =>
+    internal static List<(string Kind, string Text)> Documents(string yaml) =>
         DocumentSeparator().Split(yaml)
             .Select(text => (Kind: KindLine().Match(text) is { Success: true } m ? m.Groups[1].Value : "", Text: text))
             .Where(d => d.Kind.Length > 0)
