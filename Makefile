@@ -81,8 +81,10 @@ bench-webhook: deps ## h2load against the operator's /mutate-pods over HTTPS: 20
 bench-operator: deps ## The operator at scale: 5,000 AgentPolicy objects in 50 tenants against the test API server
 	dotnet run -c Release --project tests/Aegis.OperatorScale -- --objects 5000 --tenants 50 --changes 200
 
-crds: deps ## Generate crds/*.yaml from the C# model (a test fails when they are stale)
-	$(AEGIS) crds --out crds/
+crds: deps ## Generate crds/*.yaml and docs/crds.md from the C# model and copy the CRDs into the chart and config/ (tests fail when stale)
+	$(AEGIS) crds --out crds/ --markdown docs/crds.md
+	cp crds/aegis.dev_*.yaml charts/aegis/crds/
+	cp crds/aegis.dev_*.yaml config/crd/
 
 clean: ## Remove build output and local state
 	dotnet clean $(SOLUTION) >/dev/null
