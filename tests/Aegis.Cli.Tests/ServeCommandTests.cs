@@ -64,6 +64,69 @@ public class ServeCommandTests
         Assert.Contains("manifests changed; recompiling", output.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Serve_BundleUrlMode_PollsSignedBundlesAndAnswers()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("manifests/p.yaml", Policy);
+        await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "keys"));
+        var key = Path.Combine(dir.Path, "keys", "signing-key.pem");
+        var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "manifests"), "--key", key, "--out", Path.Combine(dir.Path, "bundles"));
+        Assert.True(compile.ExitCode == 0, compile.ToString());
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal)
+        {
+            ["/bundles/acme"] = File.ReadAllBytes(Path.Combine(dir.Path, "bundles", "acme.tar.gz")),
+            ["/.well-known/jwks.json"] = File.ReadAllBytes(Path.Combine(dir.Path, "keys", "jwks.json")),
+        };
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        var origin = $"http://127.0.0.1:{((System.Net.IPEndPoint)probe.LocalEndpoint).Port}";
+        probe.Stop();
+        using var operatorStandIn = new System.Net.HttpListener();
+        operatorStandIn.Prefixes.Add(origin + "/");
+        operatorStandIn.Start();
+        _ = Task.Run(async () =>
+        {
+            while (operatorStandIn.IsListening)
+            {
+                var context = await operatorStandIn.GetContextAsync();
+                var found = files.TryGetValue(context.Request.Url!.AbsolutePath, out var body);
+                context.Response.StatusCode = found ? 200 : 404;
+                context.Response.Headers["ETag"] = "\"r1\"";
+                await context.Response.OutputStream.WriteAsync(body ?? []);
+                context.Response.Close();
+            }
+        });
+        var output = new StringWriter();
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var serve = AegisCommand.RunAsync(["serve", "--bundle-url", origin + "/bundles/{tenant}", "--jwks-url", origin + "/.well-known/jwks.json", "--tenant", "acme", "--listen", "127.0.0.1", "--otlp-endpoint", "http://127.0.0.1:1", "--grpc-port", "0", "--http-port", "0"],
+            TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()), stop.Token);
+
+        Match banner = Match.Empty;
+        await Eventually.TrueAsync(() => (banner = Regex.Match(output.ToString(), @"HTTP :(\d+), bundles from")).Success, "the serve banner", TimeSpan.FromSeconds(30));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{banner.Groups[1].Value}") };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", key)).Out.Trim());
+        await Eventually.TrueAsync(async () => await EffectAsync(http, "x") == "allow", "a decision from the polled bundle", TimeSpan.FromSeconds(30));
+
+        await stop.CancelAsync();
+        Assert.Equal(0, await serve);
+    }
+
+    [Fact]
+    public async Task Serve_ConflictingOrIncompleteOptions_AreRefused()
+    {
+        var both = await CliRun.RunAsync("serve", "--manifests", ".", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
+        var half = await CliRun.RunAsync("serve", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
+        var otlp = await CliRun.RunAsync("serve", "--manifests", ".", "--otlp-endpoint", "localhost");
+
+        Assert.Equal(2, both.ExitCode);
+        Assert.Contains("exactly one of --manifests", both.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, half.ExitCode);
+        Assert.Contains("--bundle-url needs --jwks-url", half.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, otlp.ExitCode);
+        Assert.Contains("--otlp-endpoint: \"localhost\" is not an absolute URL", otlp.ToString(), StringComparison.Ordinal);
+    }
+
     private static async Task<string?> EffectAsync(HttpClient http, string tool)
     {
         using var response = await http.PostAsync("/v1/decide", new StringContent($$"""{"tool":"{{tool}}"}""", Encoding.UTF8, "application/json"));

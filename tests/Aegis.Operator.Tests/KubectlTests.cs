@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;
 
@@ -10,29 +9,16 @@ namespace Aegis.Operator.Tests;
 /// </summary>
 public class KubectlTests
 {
-    private static string? Kubectl() =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
-
     private static async Task<(int Exit, string Out)> RunAsync(string kubectl, string kubeconfig, params string[] args)
     {
-        var psi = new ProcessStartInfo(kubectl) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["KUBECONFIG"] = kubeconfig;
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await stdout + await stderr);
+        var run = await Install.InstallTools.RunAsync(kubectl, new Dictionary<string, string> { ["KUBECONFIG"] = kubeconfig }, null, args);
+        return (run.Exit, run.Out + run.Err);
     }
 
     [Fact]
     public async Task Kubectl_ApplyGetPatchWaitDelete_AgainstTheTestServer()
     {
-        var kubectl = Kubectl();
+        var kubectl = Install.InstallTools.OnPath("kubectl");
         if (kubectl is null)
         {
             Assert.Skip("kubectl is not on PATH (Debian machines of this project have it; CI runs this test)");
@@ -41,14 +27,7 @@ public class KubectlTests
         var crds = Path.Combine(RepositoryPaths.Root, "crds");
         await using var server = await KubernetesTestServer.StartAsync(Directory.GetFiles(crds, "*.yaml"));
         using var dir = new TempDirectory();
-        var kubeconfig = dir.Write("kubeconfig", $"""
-            apiVersion: v1
-            kind: Config
-            clusters: [{"{"}name: test, cluster: {"{"}server: "{server.Url}"{"}"}{"}"}]
-            contexts: [{"{"}name: test, context: {"{"}cluster: test, user: test{"}"}{"}"}]
-            users: [{"{"}name: test, user: {"{"}{"}"}{"}"}]
-            current-context: test
-            """);
+        var kubeconfig = Install.InstallTools.Kubeconfig(dir, server.Url);
 
         var apply = await RunAsync(kubectl!, kubeconfig, "apply", "--validate=false", "-f", crds, "-f", Path.Combine(RepositoryPaths.Samples, "fintech", "policies.yaml"));
         Assert.True(apply.Exit == 0, apply.Out);

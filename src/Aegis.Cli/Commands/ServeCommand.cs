@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Aegis.Decision.Hosting;
 using Aegis.Decision.State;
 using Aegis.Policy.Bundles;
@@ -10,6 +11,8 @@ namespace Aegis.Cli.Commands;
 /// <summary>
 /// <c>aegis serve --manifests DIR</c>: the decision server on its embedded default. Compiles the manifests with a
 /// development key kept in <c>.aegis/</c>, serves exactly as in a cluster from memory, and recompiles on change.
+/// <c>aegis serve --bundle-url URL --jwks-url URL</c>: the same server in a cluster, polling the operator's signed
+/// bundles and keys (what the Helm chart runs).
 /// </summary>
 internal static class ServeCommand
 {
@@ -17,17 +20,74 @@ internal static class ServeCommand
 
     public static Command Create(CliConsole console)
     {
-        var manifests = new Option<DirectoryInfo>("--manifests") { Description = "Folder of Aegis manifests (watched)", Required = true };
+        var manifests = new Option<DirectoryInfo?>("--manifests") { Description = "Folder of Aegis manifests (watched); or use --bundle-url" };
+        var bundleUrl = new Option<string?>("--bundle-url") { Description = "Poll signed bundles from this URL template instead, e.g. http://aegis-operator.aegis-system.svc:8080/bundles/{tenant}" };
+        var jwksUrl = new Option<string?>("--jwks-url") { Description = "With --bundle-url: the keys bundles and tokens are verified with, e.g. http://aegis-operator.aegis-system.svc:8080/.well-known/jwks.json" };
+        var tenant = new Option<string[]>("--tenant") { Description = "With --bundle-url: a tenant to serve (repeat the option)", DefaultValueFactory = _ => [] };
+        var listen = new Option<string>("--listen") { Description = "Address to listen on (0.0.0.0 in a pod)", DefaultValueFactory = _ => "127.0.0.1" };
         var region = new Option<string?>("--region") { Description = "Region this server runs in (needed by tenants with a TenantRegion)" };
         var stateDir = new Option<DirectoryInfo>("--state-dir") { Description = "Where the dev key and bundles live", DefaultValueFactory = _ => new DirectoryInfo(DefaultStateDir) };
         var grpcPort = new Option<int>("--grpc-port") { Description = "gRPC port for ext_authz and ext_proc", DefaultValueFactory = _ => 9191 };
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
-        var otlp = new Option<Uri?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
+        var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
-        var command = new Command("serve", "Run the decision server on a folder of manifests, with a development key") { manifests, region, stateDir, grpcPort, httpPort, redis, otlp };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var source = parse.GetValue(manifests)!;
+            if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
+            {
+                console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
+                return AegisCommand.BadInput;
+            }
+
+            Uri? otlpEndpoint = null;
+            if (parse.GetValue(otlp) is { } otlpText && !Uri.TryCreate(otlpText, UriKind.Absolute, out otlpEndpoint))
+            {
+                console.Error.WriteLine($"--otlp-endpoint: \"{otlpText}\" is not an absolute URL");
+                return AegisCommand.BadInput;
+            }
+
+            var source = parse.GetValue(manifests);
+            if ((source is null) == (parse.GetValue(bundleUrl) is null))
+            {
+                console.Error.WriteLine("give exactly one of --manifests (standalone) and --bundle-url (in a cluster)");
+                return AegisCommand.BadInput;
+            }
+
+            if (source is null)
+            {
+                if (!Uri.TryCreate(parse.GetValue(jwksUrl), UriKind.Absolute, out var jwks) || parse.GetValue(tenant)!.Length == 0)
+                {
+                    console.Error.WriteLine("--bundle-url needs --jwks-url and at least one --tenant");
+                    return AegisCommand.BadInput;
+                }
+
+                await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
+                await using var polling = await DecisionServer.StartAsync(new DecisionServerOptions
+                {
+                    BundleUrl = parse.GetValue(bundleUrl),
+                    JwksUrl = jwks,
+                    Tenants = parse.GetValue(tenant)!,
+                    Region = parse.GetValue(region),
+                    ListenAddress = address,
+                    GrpcPort = parse.GetValue(grpcPort),
+                    HttpPort = parse.GetValue(httpPort),
+                    State = clusterRedis?.AsDecisionState(),
+                    OtlpEndpoint = otlpEndpoint,
+                }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    console.Out.WriteLine("stopping");
+                }
+
+                return 0;
+            }
+
             if (!source.Exists)
             {
                 console.Error.WriteLine($"{source.FullName}: no such directory");
@@ -49,12 +109,13 @@ internal static class ServeCommand
                 JwksPath = Path.Combine(keysDir, KeysCommand.JwksFile),
                 Region = parse.GetValue(region),
                 Tenants = tenants,
+                ListenAddress = address,
                 GrpcPort = parse.GetValue(grpcPort),
                 HttpPort = parse.GetValue(httpPort),
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
                 AuditPath = Path.Combine(state.FullName, "audit.log"),
-                OtlpEndpoint = parse.GetValue(otlp),
+                OtlpEndpoint = otlpEndpoint,
                 AuditSigner = signer,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 

@@ -51,6 +51,18 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
             new ResourceType("coordination.k8s.io", "v1", "leases", "Lease", true, false, null),
             new ResourceType("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, false, null),
             new ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, true, null),
+
+            // What the Helm chart and the kustomize config install, so their rendered output can be applied.
+            new ResourceType("", "v1", "services", "Service", true, true, null),
+            new ResourceType("", "v1", "serviceaccounts", "ServiceAccount", true, false, null),
+            new ResourceType("apps", "v1", "deployments", "Deployment", true, true, null),
+            new ResourceType("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true, null),
+            new ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true, null),
+            new ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, false, null),
+            new ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", true, false, null),
+            new ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, false, null),
+            new ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, false, null),
+            new ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, false, null),
         })
         {
             _types[Key(type.Group, type.Plural)] = type;

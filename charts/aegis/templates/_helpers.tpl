@@ -1,0 +1,85 @@
+{{/* Names, labels and the pieces both Deployments share. */}}
+{{- define "aegis.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aegis.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ include "aegis.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "aegis.selector" -}}
+app.kubernetes.io/name: {{ include "aegis.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "aegis.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "aegis.operator.serviceAccount" -}}
+{{- if .Values.operator.serviceAccount.create -}}
+{{- .Values.operator.serviceAccount.name | default (printf "%s-operator" (include "aegis.fullname" .)) -}}
+{{- else -}}
+{{- .Values.operator.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.decision.serviceAccount" -}}
+{{- if .Values.decision.serviceAccount.create -}}
+{{- .Values.decision.serviceAccount.name | default (printf "%s-decision" (include "aegis.fullname" .)) -}}
+{{- else -}}
+{{- .Values.decision.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.signingSecret" -}}
+{{- .Values.signer.local.existingSecret | default (printf "%s-signing-key" (include "aegis.fullname" .)) -}}
+{{- end -}}
+
+{{- define "aegis.webhookService" -}}
+{{- printf "%s-operator-webhook" (include "aegis.fullname" .) -}}
+{{- end -}}
+
+{{- define "aegis.operatorUrl" -}}
+{{- printf "http://%s-operator.%s.svc:8080" (include "aegis.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
+{{- define "aegis.redis.enabled" -}}
+{{- if or .Values.redis.url .Values.redis.existingSecret }}true{{ end -}}
+{{- end -}}
+
+{{/* REDIS_URL from the value or the Secret; the args read it as $(REDIS_URL), which Kubernetes expands. */}}
+{{- define "aegis.redis.env" -}}
+{{- if .Values.redis.existingSecret }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.redis.existingSecret }}, key: {{ .Values.redis.existingSecretKey }} }
+{{- else if .Values.redis.url }}
+- name: REDIS_URL
+  value: {{ .Values.redis.url | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Features the values describe that `aegis operator` does not have yet: refuse them rather than render a
+     Deployment that silently ignores them. */}}
+{{- define "aegis.unsupported" -}}
+{{- if ne .Values.signer.type "local" -}}
+{{- fail (printf "signer.type=%s: the operator signs only with a local Ed25519 key today (aegis operator --key); KMS signing is not implemented yet — use signer.type=local" .Values.signer.type) -}}
+{{- end -}}
+{{- if .Values.slack.enabled -}}
+{{- fail "slack.enabled: the operator has no Slack integration yet (no flag or setting reads the bot token); leave slack.enabled=false" -}}
+{{- end -}}
+{{- end -}}

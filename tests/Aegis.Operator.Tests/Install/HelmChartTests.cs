@@ -1,0 +1,260 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Aegis.TestSupport;
+using Aegis.TestSupport.Kubernetes;
+
+namespace Aegis.Operator.Tests.Install;
+
+/// <summary>
+/// charts/aegis with the real helm: lint, render each values file of charts/aegis/ci, apply the output with the
+/// machine's kubectl to the test API server, and read back what must be there. Kinds the test server does not serve
+/// (ServiceMonitor, PrometheusRule, cert-manager's Certificate and Issuer) are checked in the rendered YAML instead.
+/// </summary>
+public partial class HelmChartTests
+{
+    private const string Namespace = "aegis-system";
+
+    private static readonly string Chart = Path.Combine(RepositoryPaths.Root, "charts", "aegis");
+
+    private static readonly string[] NotServed = ["ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"];
+
+    private static string RequireHelm()
+    {
+        var helm = InstallTools.Helm();
+        if (helm is null)
+        {
+            Assert.Skip("helm not found in .tools/helm/helm; " + InstallTools.FetchHint);
+        }
+
+        return helm!;
+    }
+
+    private static Task<(int Exit, string Out, string Err)> HelmAsync(string helm, TempDirectory home, params string[] args) =>
+        InstallTools.RunAsync(helm, new Dictionary<string, string>
+        {
+            ["HELM_CACHE_HOME"] = Path.Combine(home.Path, "cache"),
+            ["HELM_CONFIG_HOME"] = Path.Combine(home.Path, "config"),
+            ["HELM_DATA_HOME"] = Path.Combine(home.Path, "data"),
+        }, null, args);
+
+    [Theory]
+    [InlineData("charts/aegis/crds")]
+    [InlineData("config/crd")]
+    public void CopiedCrds_AreIdenticalToTheGeneratedCrds(string folder)
+    {
+        var generated = Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+        var copied = Directory.GetFiles(Path.Combine(RepositoryPaths.Root, folder), "aegis.dev_*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Equal(generated, copied);
+        Assert.Equal(4, copied.Count);
+        foreach (var name in copied)
+        {
+            Assert.True(
+                File.ReadAllText(Path.Combine(RepositoryPaths.Root, "crds", name!)) == File.ReadAllText(Path.Combine(RepositoryPaths.Root, folder, name!)),
+                $"{folder}/{name} differs from crds/{name}: copy it again (cp crds/aegis.dev_*.yaml {folder}/)");
+        }
+    }
+
+    [Theory]
+    [InlineData("default-values.yaml")]
+    [InlineData("aws-values.yaml")]
+    [InlineData("gcp-values.yaml")]
+    [InlineData("minimal-values.yaml")]
+    public async Task HelmLint_ValuesFile_Passes(string values)
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var lint = await HelmAsync(helm, home, "lint", Chart, "--strict", "-f", Path.Combine(Chart, "ci", values));
+
+        Assert.True(lint.Exit == 0, lint.Out + lint.Err);
+        Assert.Contains("1 chart(s) linted, 0 chart(s) failed", lint.Out, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, string[], string[]> Matrix() => new()
+    {
+        {
+            "default-values.yaml",
+            ["deployment.apps/aegis-operator", "deployment.apps/aegis-decision", "service/aegis-operator", "service/aegis-operator-webhook", "service/aegis-decision",
+             "serviceaccount/aegis-operator", "serviceaccount/aegis-decision", "secret/aegis-signing-key", "configmap/aegis-dashboard",
+             "networkpolicy.networking.k8s.io/aegis-operator", "networkpolicy.networking.k8s.io/aegis-decision",
+             "poddisruptionbudget.policy/aegis-operator", "role.rbac.authorization.k8s.io/aegis-operator", "rolebinding.rbac.authorization.k8s.io/aegis-operator"],
+            []
+        },
+        {
+            "aws-values.yaml",
+            ["deployment.apps/aegis-operator", "deployment.apps/aegis-decision", "horizontalpodautoscaler.autoscaling/aegis-decision",
+             "poddisruptionbudget.policy/aegis-decision", "poddisruptionbudget.policy/aegis-operator", "configmap/aegis-dashboard"],
+            ["ServiceMonitor", "PrometheusRule"]
+        },
+        {
+            "gcp-values.yaml",
+            ["deployment.apps/aegis-operator", "deployment.apps/aegis-decision", "poddisruptionbudget.policy/aegis-decision", "service/aegis-operator-webhook"],
+            ["Certificate", "Issuer"]
+        },
+        {
+            "minimal-values.yaml",
+            ["deployment.apps/aegis-operator", "deployment.apps/aegis-decision", "service/aegis-operator", "service/aegis-decision"],
+            []
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task HelmTemplate_ValuesFile_AppliesToTheTestServerWithItsObjects(string values, string[] mustExist, string[] renderedOnly)
+    {
+        var helm = RequireHelm();
+        var kubectl = InstallTools.OnPath("kubectl");
+        if (kubectl is null)
+        {
+            Assert.Skip("kubectl is not on PATH (Debian machines of this project have it; CI runs this test)");
+        }
+
+        using var dir = new TempDirectory();
+        var render = await HelmAsync(helm, dir, "template", "aegis", Chart, "-n", Namespace, "--include-crds", "-f", Path.Combine(Chart, "ci", values));
+        Assert.True(render.Exit == 0, render.Err);
+        var documents = Documents(render.Out);
+        foreach (var kind in renderedOnly)
+        {
+            Assert.Contains(documents, d => d.Kind == kind);
+        }
+
+        await using var server = await KubernetesTestServer.StartAsync();
+        var env = new Dictionary<string, string> { ["KUBECONFIG"] = InstallTools.Kubeconfig(dir, server.Url) };
+        // kubectl's typed commands (create namespace) speak protobuf, which the test server does not; apply sends JSON.
+        var manifest = dir.Write("rendered.yaml", $"apiVersion: v1\nkind: Namespace\nmetadata: {{ name: {Namespace} }}\n---\n" + string.Join("\n---\n", documents.Where(d => !NotServed.Contains(d.Kind)).Select(d => d.Text)));
+
+        var apply = await InstallTools.RunAsync(kubectl!, env, null, "apply", "--validate=false", "-f", manifest);
+
+        Assert.True(apply.Exit == 0, apply.Out + apply.Err);
+        var names = (await InstallTools.RunAsync(kubectl!, env, null, "get", "-n", Namespace, "-o", "name",
+            "deployments,services,serviceaccounts,secrets,configmaps,networkpolicies,poddisruptionbudgets,horizontalpodautoscalers,roles,rolebindings")).Out
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(mustExist, name => Assert.Contains(name, names));
+        Assert.Contains("customresourcedefinition.apiextensions.k8s.io/agentpolicies.aegis.dev", apply.Out, StringComparison.Ordinal);
+
+        var operatorArgs = await JsonAsync(kubectl!, env, "deployment", "aegis-operator");
+        var decisionArgs = await JsonAsync(kubectl!, env, "deployment", "aegis-decision");
+        Assert.Contains("--listen=0.0.0.0", Args(operatorArgs));
+        Assert.Contains($"--decision-address=aegis-decision.{Namespace}.svc:9191", Args(operatorArgs));
+        Assert.Contains($"--bundle-url=http://aegis-operator.{Namespace}.svc:8080/bundles/{{tenant}}", Args(decisionArgs));
+        Assert.Contains("--listen=0.0.0.0", Args(decisionArgs));
+    }
+
+    [Fact]
+    public async Task HelmTemplate_AwsValues_WiresS3RedisIrsaAndScaling()
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "-f", Path.Combine(Chart, "ci", "aws-values.yaml"));
+
+        Assert.True(render.Exit == 0, render.Err);
+        var docs = Documents(render.Out);
+        var op = docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-operator\n", StringComparison.Ordinal)).Text;
+        var decision = docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-decision\n", StringComparison.Ordinal)).Text;
+        Assert.Contains("- --bundle-store=s3", op, StringComparison.Ordinal);
+        Assert.Contains("- --bucket=acme-aegis-bundles", op, StringComparison.Ordinal);
+        Assert.Contains("- --redis=$(REDIS_URL)", decision, StringComparison.Ordinal);
+        Assert.Contains("- --region=eu-west-1", decision, StringComparison.Ordinal);
+        Assert.Contains("- --otlp-endpoint=http://otel-collector.observability:4318", decision, StringComparison.Ordinal);
+        Assert.Contains("- --tenant=globex", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain("replicas:", decision, StringComparison.Ordinal);
+        Assert.Contains("eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/aegis-operator", docs.Single(d => d.Kind == "ServiceAccount" && d.Text.Contains("aegis-operator", StringComparison.Ordinal)).Text, StringComparison.Ordinal);
+        Assert.Contains("whenUnsatisfiable: DoNotSchedule", decision, StringComparison.Ordinal);
+        var rule = docs.Single(d => d.Kind == "PrometheusRule").Text;
+        Assert.Equal(["AegisBudgetStoreUnavailable", "AegisBundleRefused", "AegisBundleStale", "AegisDecisionErrorRate", "AegisDecisionLatencySLO", "AegisWebhookCertificateExpiring"],
+            AlertName().Matches(rule).Select(m => m.Groups[1].Value).Order(StringComparer.Ordinal));
+        Assert.Contains("> 0.02", rule, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HelmTemplate_OperatorRbac_ListsExactlyTheVerbsTheOperatorUses()
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "--show-only", "templates/rbac.yaml", "-f", Path.Combine(Chart, "ci", "default-values.yaml"));
+
+        Assert.True(render.Exit == 0, render.Err);
+        var rules = RuleLine().Matches(render.Out).Select(m => m.Value.Trim()).ToList();
+        Assert.Equal(
+            [
+                """resources: ["agentpolicies", "agentbudgets", "tenantregions"]|verbs: ["list", "watch"]""",
+                """resources: ["agentpolicies/status", "agentbudgets/status", "tenantregions/status"]|verbs: ["patch"]""",
+                """resources: ["events"]|verbs: ["create"]""",
+                """resources: ["namespaces"]|verbs: ["get", "list", "watch"]""",
+                """resources: ["mutatingwebhookconfigurations"]|verbs: ["create"]""",
+                """resources: ["mutatingwebhookconfigurations"]|resourceNames: ["aegis-sidecar-injector"]|verbs: ["get", "update"]""",
+                """resources: ["leases"]|verbs: ["create"]""",
+                """resources: ["leases"]|resourceNames: ["aegis-operator"]|verbs: ["get", "update"]""",
+                """resources: ["configmaps"]|verbs: ["get", "create", "update"]""",
+                """resources: ["secrets"]|verbs: ["create"]""",
+                """resources: ["secrets"]|resourceNames: ["aegis-webhook-tls"]|verbs: ["get", "update"]""",
+            ],
+            rules.Select(r => Regex.Replace(r, @"\s*\n\s*", "|")));
+        Assert.DoesNotContain("\"*\"", render.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("delete", render.Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("decision.replicas=3", "at '/decision/replicas': maximum: got 3, want 1")]
+    [InlineData("decision.autoscaling.enabled=true", "at '/decision/autoscaling/enabled'")]
+    [InlineData("bundleStore.type=azure", "at '/bundleStore/type': value must be one of 'configmap', 's3', 'gcs'")]
+    [InlineData("bundleStore.type=s3", "at '/bundleStore': missing property 'bucket'")]
+    [InlineData("webhook.certificates=vault", "at '/webhook/certificates': value must be one of 'operator', 'cert-manager'")]
+    [InlineData("redis.url=localhost", "at '/redis/url'")]
+    [InlineData("decision.tenants[0]=Not_A_Tenant", "at '/decision/tenants/0'")]
+    [InlineData("replicaCount=2", "additional properties 'replicaCount' not allowed")]
+    [InlineData("signer.type=aws-kms,signer.awsKmsKeyId=arn:aws:kms:eu-west-1:111122223333:key/k", "signer.type=aws-kms: the operator signs only with a local Ed25519 key today")]
+    public async Task HelmTemplate_InvalidValues_AreRefusedWithAClearMessage(string set, string message)
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart, "--set", "decision.tenants={acme}", "--set", set);
+
+        Assert.NotEqual(0, render.Exit);
+        Assert.Contains(message, render.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HelmTemplate_NoTenants_IsRefusedWithTheValueToSet()
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart);
+
+        Assert.NotEqual(0, render.Exit);
+        Assert.Contains("decision.tenants: list the tenants", render.Err, StringComparison.Ordinal);
+    }
+
+    private static async Task<JsonObject> JsonAsync(string kubectl, Dictionary<string, string> env, string kind, string name)
+    {
+        var get = await InstallTools.RunAsync(kubectl, env, null, "get", kind, name, "-n", Namespace, "-o", "json");
+        Assert.True(get.Exit == 0, get.Err);
+        return JsonNode.Parse(get.Out)!.AsObject();
+    }
+
+    private static List<string> Args(JsonObject deployment) =>
+        deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+
+    internal static List<(string Kind, string Text)> Documents(string yaml) =>
+        DocumentSeparator().Split(yaml)
+            .Select(text => (Kind: KindLine().Match(text) is { Success: true } m ? m.Groups[1].Value : "", Text: text))
+            .Where(d => d.Kind.Length > 0)
+            .ToList();
+
+    [GeneratedRegex(@"^---\s*$", RegexOptions.Multiline)]
+    private static partial Regex DocumentSeparator();
+
+    [GeneratedRegex(@"^kind: (\w+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex KindLine();
+
+    [GeneratedRegex(@"- alert: (\w+)")]
+    private static partial Regex AlertName();
+
+    [GeneratedRegex(@"resources: \[[^\]]*\]\s*\n(\s*resourceNames: \[[^\]]*\]\s*\n)?\s*verbs: \[[^\]]*\]")]
+    private static partial Regex RuleLine();
+}
