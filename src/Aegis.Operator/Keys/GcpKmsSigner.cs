@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Aegis.Policy.Signing;
 using Google.Apis.Auth.OAuth2;
 
 namespace Aegis.Operator.Keys;
@@ -13,7 +12,7 @@ namespace Aegis.Operator.Keys;
 /// fields are checked (<c>verifiedDataCrc32c</c>, <c>signatureCrc32c</c>, <c>name</c>, <c>pemCrc32c</c>) as Google
 /// asks clients to, and the signature is verified with the public key before use.
 /// </summary>
-public sealed class GcpKmsSigner : ISigner, IPublishedKeys
+public sealed class GcpKmsSigner : KmsEd25519Signer
 {
     /// <summary>The OAuth scope Cloud KMS calls need.</summary>
     public const string Scope = "https://www.googleapis.com/auth/cloudkms";
@@ -27,26 +26,15 @@ public sealed class GcpKmsSigner : ISigner, IPublishedKeys
     private readonly ITokenAccess _credential;
 
     private GcpKmsSigner(HttpClient http, Uri endpoint, string keyVersion, ITokenAccess credential, byte[] publicKey)
+        : base(publicKey)
     {
         _http = http;
         _endpoint = endpoint;
         _keyVersion = keyVersion;
         _credential = credential;
-        PublicKey = publicKey;
-        PublicJwk = JsonWebKey.ForEd25519(publicKey);
-        KeyId = PublicJwk.Kid!;
     }
 
-    public string KeyId { get; }
-
-    public string Algorithm => "EdDSA";
-
-    /// <summary>The raw 32-byte public key.</summary>
-    public byte[] PublicKey { get; }
-
-    public JsonWebKey PublicJwk { get; }
-
-    public JsonWebKeySet PublishedKeys => new([PublicJwk]);
+    protected override string Description => "Cloud KMS key version " + _keyVersion;
 
     /// <summary>
     /// Fetches and checks the public key of <paramref name="keyVersion"/>
@@ -83,7 +71,7 @@ public sealed class GcpKmsSigner : ISigner, IPublishedKeys
         }
     }
 
-    public async ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    protected override async Task<byte[]> SignInKmsAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoint, $"v1/{_keyVersion}:asymmetricSign"))
         {
@@ -111,14 +99,9 @@ public sealed class GcpKmsSigner : ISigner, IPublishedKeys
             throw new KmsSigningException($"Cloud KMS asymmetricSign for {_keyVersion}: the signature is not base64", e);
         }
 
-        if (body.SignatureCrc32c is null || ParseCrc(body.SignatureCrc32c) != Crc32C.Compute(signature))
-        {
-            throw new KmsSigningException($"Cloud KMS asymmetricSign for {_keyVersion}: signatureCrc32c does not match the signature (corrupted in transit)");
-        }
-
-        return Ed25519Verifier.Verify(PublicKey, data.Span, signature)
+        return body.SignatureCrc32c is not null && ParseCrc(body.SignatureCrc32c) == Crc32C.Compute(signature)
             ? signature
-            : throw new KmsSigningException($"Cloud KMS returned a signature for {_keyVersion} that does not verify with its public key");
+            : throw new KmsSigningException($"Cloud KMS asymmetricSign for {_keyVersion}: signatureCrc32c does not match the signature (corrupted in transit)");
     }
 
     private static async Task<string> SendAsync(HttpClient http, HttpRequestMessage request, ITokenAccess credential, string method, string keyVersion, CancellationToken cancellationToken)

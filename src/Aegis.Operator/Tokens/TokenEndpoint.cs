@@ -37,17 +37,18 @@ public sealed partial class TokenEndpoint(OrgKeyStore store, ISigner signer, Tok
             return Error(StatusCodes.Status401Unauthorized, "org_key_missing", "send the organisation key as Authorization: Bearer aegis-ok.{id}.{secret}");
         }
 
-        if (!_perKey.TryAcquire(id, out var keyRetry))
-        {
-            LogLimited(logger, "key " + id);
-            return TooMany(context, keyRetry);
-        }
-
         var grant = await store.FindAsync(id, context.RequestAborted).ConfigureAwait(false);
         if (!OrgKeys.Matches(secret, grant?.Hash) || grant is null)
         {
             LogRefused(logger, id, client, grant is null ? "unknown key id" : "wrong secret");
             return Error(StatusCodes.Status401Unauthorized, "org_key_invalid", "the organisation key is not valid");
+        }
+
+        // Counted only once the key is proven: wrong guesses naming a key's id must not use up its owner's limit.
+        if (!_perKey.TryAcquire(id, out var keyRetry))
+        {
+            LogLimited(logger, "key " + id);
+            return TooMany(context, keyRetry);
         }
 
         TokenRequest? request;

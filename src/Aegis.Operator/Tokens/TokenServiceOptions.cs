@@ -14,7 +14,7 @@ public sealed record TokenServiceOptions
     /// <summary>Lifetime of minted tokens, and the most a request may ask for (at most 15 minutes).</summary>
     public TimeSpan TokenLifetime { get; init; } = AgentToken.MaxLifetime;
 
-    /// <summary>Requests allowed per org key id per <see cref="RateWindow"/>.</summary>
+    /// <summary>Authenticated requests allowed per org key id per <see cref="RateWindow"/>.</summary>
     public int PermitsPerKey { get; init; } = 60;
 
     /// <summary>Requests allowed per client IP per <see cref="RateWindow"/> (failed ones included: it slows guessing).</summary>
