@@ -17,6 +17,7 @@ internal sealed class OperatorSigning
 {
     private readonly Option<string> _signer = new("--signer") { Description = "local (--key file, else a rotated key ring in a Secret), aws-kms or gcp-kms", DefaultValueFactory = _ => "local" };
     private readonly Option<string?> _kmsKey = new("--kms-key") { Description = "With --signer aws-kms: key id or ARN (ECC_NIST_EDWARDS25519); gcp-kms: key version name (projects/.../cryptoKeyVersions/N)" };
+    private readonly Option<string[]> _kmsPrevious = new("--kms-previous-key") { Description = "A KMS key (version) this one replaced: its public key stays in the JWKS, it never signs; drop the flag once --key-retention has passed (repeatable)", AllowMultipleArgumentsPerToken = true };
     private readonly Option<string> _keysSecret = new("--keys-secret") { Description = "Secret holding the rotated local keys", DefaultValueFactory = _ => new KeyRotationOptions().SecretName };
     private readonly Option<TimeSpan> _rotation = new("--key-rotation-interval") { Description = "How long a local key signs before the next one is made (d.hh:mm:ss)", DefaultValueFactory = _ => new KeyRotationOptions().RotationInterval };
     private readonly Option<TimeSpan> _prePublication = new("--key-prepublication") { Description = "How long a new key is in the JWKS before it signs; at least the decision servers' JWKS refresh interval", DefaultValueFactory = _ => new KeyRotationOptions().PrePublication };
@@ -30,7 +31,7 @@ internal sealed class OperatorSigning
     /// <summary>--signer, for messages.</summary>
     public Option<string> SignerOption => _signer;
 
-    public IEnumerable<Option> Options => [_signer, _kmsKey, _keysSecret, _rotation, _prePublication, _retention, _orgKeys, _issuer, _noTokens];
+    public IEnumerable<Option> Options => [_signer, _kmsKey, _kmsPrevious, _keysSecret, _rotation, _prePublication, _retention, _orgKeys, _issuer, _noTokens];
 
     /// <summary>A problem with the flags, before anything is contacted; null when they fit together.</summary>
     public string? Check(ParseResult parse, bool keyFile)
@@ -75,16 +76,34 @@ internal sealed class OperatorSigning
             return fileSigner;
         }
 
-        switch (parse.GetValue(_signer))
+        var kind = parse.GetValue(_signer);
+        if (kind == "local")
         {
-            case "aws-kms":
-                return await AwsKmsSigner.CreateAsync(new AmazonKeyManagementServiceClient(), parse.GetValue(_kmsKey)!, cancellationToken).ConfigureAwait(false);
-            case "gcp-kms":
-                var credential = (await GoogleCredential.GetApplicationDefaultAsync(cancellationToken).ConfigureAwait(false)).CreateScoped(GcpKmsSigner.Scope);
-                return await GcpKmsSigner.CreateAsync(new HttpClient(), parse.GetValue(_kmsKey)!, credential, cancellationToken: cancellationToken).ConfigureAwait(false);
-            default:
-                return await SigningKeyRing.LoadOrCreateAsync(client, ns, Rotation(parse), TimeProvider.System, loggers.CreateLogger<SigningKeyRing>(), cancellationToken).ConfigureAwait(false);
+            return await SigningKeyRing.LoadOrCreateAsync(client, ns, Rotation(parse), TimeProvider.System, loggers.CreateLogger<SigningKeyRing>(), cancellationToken).ConfigureAwait(false);
         }
+
+        Func<string, Task<KmsEd25519Signer>> open;
+        if (kind == "aws-kms")
+        {
+            var kms = new AmazonKeyManagementServiceClient();
+            open = async id => await AwsKmsSigner.CreateAsync(kms, id, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var credential = (await GoogleCredential.GetApplicationDefaultAsync(cancellationToken).ConfigureAwait(false)).CreateScoped(GcpKmsSigner.Scope);
+            var http = new HttpClient();
+            open = async id => await GcpKmsSigner.CreateAsync(http, id, credential, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        var signer = await open(parse.GetValue(_kmsKey)!).ConfigureAwait(false);
+        var previous = new List<JsonWebKey>();
+        foreach (var id in parse.GetValue(_kmsPrevious) ?? [])
+        {
+            previous.Add((await open(id).ConfigureAwait(false)).PublicJwk);
+        }
+
+        signer.PreviousKeys = previous;
+        return signer;
     }
 
     private KeyRotationOptions Rotation(ParseResult parse) => new()

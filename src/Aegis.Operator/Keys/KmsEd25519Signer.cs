@@ -24,7 +24,13 @@ public abstract class KmsEd25519Signer : ISigner, IPublishedKeys
 
     public JsonWebKey PublicJwk { get; }
 
-    public JsonWebKeySet PublishedKeys => new([PublicJwk]);
+    /// <summary>
+    /// Public keys of KMS keys this one replaced, still published so that tokens and bundles they signed verify
+    /// until they are gone (docs/keys.md, "KMS rotation"). They never sign.
+    /// </summary>
+    public IReadOnlyList<JsonWebKey> PreviousKeys { get; set; } = [];
+
+    public JsonWebKeySet PublishedKeys => new([PublicJwk, .. PreviousKeys.Where(k => k.Kid != KeyId)]);
 
     /// <summary>The KMS key as people name it, for messages.</summary>
     protected abstract string Description { get; }

@@ -1,4 +1,5 @@
 using Aegis.Operator.Keys;
+using Aegis.Policy.Identity;
 using Aegis.TestSupport.Kms;
 using Amazon.KeyManagementService;
 using Amazon.Runtime;
@@ -23,6 +24,26 @@ public class AwsKmsSignerTests
         Assert.Equal(publicKey, signer.PublicKey);
         await KmsSignerAssertions.SignsVerifiableBundleAndTokenAsync(signer);
         Assert.Contains($"TrentService.Sign {keyId}", server.Requests);
+    }
+
+    [Fact]
+    public async Task PublishedKeys_WithAPreviousKmsKey_TokensOfBothVerifyButOnlyTheCurrentSigns()
+    {
+        await using var server = await AwsKmsTestServer.StartAsync();
+        var (oldId, _) = server.CreateKey();
+        var (newId, _) = server.CreateKey();
+        using var kms = Client(server);
+        var old = await AwsKmsSigner.CreateAsync(kms, oldId, TestContext.Current.CancellationToken);
+        var current = await AwsKmsSigner.CreateAsync(kms, newId, TestContext.Current.CancellationToken);
+        current.PreviousKeys = [old.PublicJwk];
+        var now = DateTimeOffset.UtcNow;
+
+        var oldToken = await AgentTokens.MintAsync(old, "aegis-operator", "acme", "a", null, [], now, TimeSpan.FromMinutes(5), cancellationToken: TestContext.Current.CancellationToken);
+        var newToken = await AgentTokens.MintAsync(current, "aegis-operator", "acme", "a", null, [], now, TimeSpan.FromMinutes(5), cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal([current.KeyId, old.KeyId], current.PublishedKeys.Keys.Select(k => k.Kid));
+        Assert.Null(AgentTokens.Verify(oldToken, current.PublishedKeys, now).Reason);
+        Assert.Equal(current.KeyId, AgentTokens.Verify(newToken, current.PublishedKeys, now).Token!.KeyId);
     }
 
     [Fact]
