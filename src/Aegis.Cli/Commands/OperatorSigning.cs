@@ -42,6 +42,11 @@ internal sealed class OperatorSigning
             return $"--kms-key: required with --signer {kind}";
         }
 
+        if (kind == "local" && parse.GetValue(_kmsPrevious) is { Length: > 0 })
+        {
+            return "--kms-previous-key: only with --signer aws-kms or gcp-kms (the local key ring keeps its own previous keys)";
+        }
+
         if (kind != "local" && keyFile)
         {
             return $"--key: a key file is for --signer local, not {kind}";
