@@ -134,7 +134,7 @@ internal static class OperatorCommand
             {
                 operatorSigner = await signing.CreateAsync(parse, signer, client, parse.GetValue(ns)!, loggers, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is KmsSigningException or InvalidOperationException or FormatException or Amazon.Runtime.AmazonClientException or k8s.Autorest.HttpOperationException or HttpRequestException)
+            catch (Exception e) when (e is KmsSigningException or ArgumentException or InvalidOperationException or FormatException or Amazon.Runtime.AmazonClientException or k8s.Autorest.HttpOperationException or HttpRequestException)
             {
                 console.Error.WriteLine($"--signer {parse.GetValue(signing.SignerOption)}: no usable signing key: {e.Message}");
                 return AegisCommand.BadInput;
