@@ -35,7 +35,7 @@ internal static class KeysCommand
             console.Out.WriteLine($"jwks\t{Path.Combine(dir.FullName, JwksFile)}");
             return 0;
         });
-        return new Command("keys", "Manage signing keys") { generate };
+        return new Command("keys", "Manage signing keys and organisation keys") { generate, OrgKeyCommand.Create(console) };
     }
 
     /// <summary>Writes signing-key.pem (owner-only) and jwks.json into <paramref name="dir"/>.</summary>

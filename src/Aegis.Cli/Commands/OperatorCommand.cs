@@ -4,6 +4,7 @@ using Aegis.Decision.State;
 using Aegis.Operator.Certificates;
 using Aegis.Operator.Hosting;
 using Aegis.Operator.Injection;
+using Aegis.Operator.Keys;
 using Aegis.Operator.Publishing;
 using Aegis.Operator.Sidecar;
 using Amazon.S3;
@@ -19,7 +20,8 @@ internal static class OperatorCommand
     {
         var kubeconfig = new Option<FileInfo?>("--kubeconfig") { Description = "kubeconfig file (default: in-cluster config, else ~/.kube/config)" };
         var ns = new Option<string>("--namespace") { Description = "The operator's namespace (Lease, bundle ConfigMaps)", DefaultValueFactory = _ => "aegis-system" };
-        var key = new Option<FileInfo>("--key") { Description = "Bundle signing key (PKCS#8 PEM), e.g. mounted from a Secret", Required = true };
+        var key = new Option<FileInfo?>("--key") { Description = "A fixed signing key (PKCS#8 PEM) instead of the rotated key ring (--signer local only)" };
+        var signing = new OperatorSigning();
         var identity = new Option<string?>("--identity") { Description = "Name in the leader Lease (default: $POD_NAME, else the host name)" };
         var listen = new Option<string>("--listen") { Description = "Address for HTTP (bundles, JWKS, health)", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--http-port") { Description = "HTTP port", DefaultValueFactory = _ => 8080 };
@@ -46,16 +48,28 @@ internal static class OperatorCommand
         {
             kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionTimeout, maxBody,
         };
+        foreach (var option in signing.Options)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var signer = KeyFiles.LoadSigner(parse.GetValue(key)!, null, console);
-            if (signer is null || !IPAddress.TryParse(parse.GetValue(listen), out var address))
+            var keyFile = parse.GetValue(key);
+            using var signer = keyFile is null ? null : KeyFiles.LoadSigner(keyFile, null, console);
+            if ((keyFile is not null && signer is null) || !IPAddress.TryParse(parse.GetValue(listen), out var address))
             {
-                if (signer is not null)
+                if (keyFile is null || signer is not null)
                 {
                     console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
                 }
 
+                return AegisCommand.BadInput;
+            }
+
+            if (signing.Check(parse, keyFile is not null) is { } signingProblem)
+            {
+                console.Error.WriteLine(signingProblem);
                 return AegisCommand.BadInput;
             }
 
@@ -114,12 +128,25 @@ internal static class OperatorCommand
             }
 
             using var client = new Kubernetes(config);
+            using var loggers = Microsoft.Extensions.Logging.LoggerFactory.Create(l => Microsoft.Extensions.Logging.ConsoleLoggerExtensions.AddSimpleConsole(l));
+            Aegis.Policy.Signing.ISigner operatorSigner;
+            try
+            {
+                operatorSigner = await signing.CreateAsync(parse, signer, client, parse.GetValue(ns)!, loggers, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is KmsSigningException or ArgumentException or InvalidOperationException or FormatException or Amazon.Runtime.AmazonClientException or k8s.Autorest.HttpOperationException or HttpRequestException)
+            {
+                console.Error.WriteLine($"--signer {parse.GetValue(signing.SignerOption)}: no usable signing key: {e.Message}");
+                return AegisCommand.BadInput;
+            }
+
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
             var app = OperatorHost.Build(new OperatorOptions
             {
                 Client = client,
                 Namespace = parse.GetValue(ns)!,
-                Signer = signer,
+                Signer = operatorSigner,
+                Tokens = signing.Tokens(parse),
                 Identity = parse.GetValue(identity) ?? Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName,
                 ListenAddress = address,
                 HttpPort = parse.GetValue(port),

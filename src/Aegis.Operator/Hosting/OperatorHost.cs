@@ -2,7 +2,9 @@ using Aegis.Decision.State;
 using Aegis.Operator.Budgets;
 using Aegis.Operator.Controllers;
 using Aegis.Operator.Injection;
+using Aegis.Operator.Keys;
 using Aegis.Operator.Publishing;
+using Aegis.Operator.Tokens;
 using Aegis.Policy.Signing;
 using k8s;
 
@@ -16,8 +18,11 @@ public sealed record OperatorOptions
     /// <summary>The operator's namespace: its Lease and bundle ConfigMaps live here.</summary>
     public required string Namespace { get; init; }
 
-    /// <summary>Signs bundles; its public key is served at /.well-known/jwks.json.</summary>
-    public required LocalEd25519Signer Signer { get; init; }
+    /// <summary>
+    /// Signs bundles and tokens: a local key, a <see cref="SigningKeyRing"/> (rotated, in a Secret) or a KMS signer.
+    /// Its public keys (<see cref="IPublishedKeys"/>, or a local key's JWK) are served at /.well-known/jwks.json.
+    /// </summary>
+    public required ISigner Signer { get; init; }
 
     /// <summary>This replica's name in the Lease (the pod name in a cluster).</summary>
     public required string Identity { get; init; }
@@ -46,6 +51,12 @@ public sealed record OperatorOptions
 
     /// <summary>The sidecar injection webhook (HTTPS); null leaves it off.</summary>
     public WebhookHostOptions? Webhook { get; init; }
+
+    /// <summary><c>POST /v1/token</c> (org keys for agent tokens); null leaves it off.</summary>
+    public TokenServiceOptions? Tokens { get; init; }
+
+    /// <summary>The clock of key rotation and the token service (tests move it by hand).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -94,9 +105,18 @@ public static class OperatorHost
         builder.Services.AddSingleton(sp =>
         {
             var leadership = sp.GetRequiredService<Leadership>();
-            var controller = new TenantController(options.Client, new TenantReconciler(options.Signer, catalog), TimeProvider.System,
+            var rotating = options.Signer as SigningKeyRing;
+            var external = ExternalPublisher(options);
+            var controller = new TenantController(options.Client,
+                new TenantReconciler(options.Signer, rotating is null ? catalog : new ResignOnRotation(catalog, rotating, rotating)), TimeProvider.System,
                 sp.GetRequiredService<ILoggerFactory>(), () => leadership.IsLeader, catalog,
-                ExternalPublisher(options));
+                rotating is null || external is null ? external : new ResignOnRotation(external, rotating, rotating));
+            if (rotating is not null)
+            {
+                // A new signing key re-signs every bundle, so the old key can leave the JWKS without stranding one.
+                rotating.CurrentChanged += controller.RequeueAll;
+            }
+
 
             // A new leader re-reconciles everything: status and external copies are its job from now on.
             leadership.StartedLeading += controller.RequeueAll;
@@ -116,6 +136,18 @@ public static class OperatorHost
                 sp.GetRequiredService<BudgetStatusWriter>().RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
         }
 
+        if (options.Signer is SigningKeyRing ring)
+        {
+            builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => ring.RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
+        }
+
+        if (options.Tokens is { } tokens)
+        {
+            builder.Services.AddSingleton(sp => new TokenEndpoint(
+                new OrgKeyStore(options.Client, options.Namespace, tokens.SecretName, options.Time, sp.GetRequiredService<ILogger<OrgKeyStore>>()),
+                options.Signer, tokens, options.Time, sp.GetRequiredService<ILogger<TokenEndpoint>>()));
+        }
+
         if (options.Webhook is { } injection)
         {
             SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection);
@@ -128,8 +160,13 @@ public static class OperatorHost
             SidecarInjection.Map(app);
         }
 
-        var jwks = new JsonWebKeySet([options.Signer.PublicJwk]).ToJson();
-        app.MapGet("/.well-known/jwks.json", () => Results.Text(jwks, "application/json"));
+        if (options.Tokens is not null)
+        {
+            app.Services.GetRequiredService<TokenEndpoint>().Map(app);
+        }
+
+        // Read per request: a rotating ring publishes a new key before it signs and drops old ones after their retention.
+        app.MapGet("/.well-known/jwks.json", () => Results.Text(PublishedKeys(options.Signer).ToJson(), "application/json"));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (TenantController controller, IServiceProvider services) => !controller.HasSynced
             ? Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable)
@@ -138,6 +175,13 @@ public static class OperatorHost
             : Results.Text("ready\n"));
         return app;
     }
+
+    private static JsonWebKeySet PublishedKeys(ISigner signer) => signer switch
+    {
+        IPublishedKeys published => published.PublishedKeys,
+        LocalEd25519Signer local => new JsonWebKeySet([local.PublicJwk]),
+        _ => throw new InvalidOperationException($"signer {signer.GetType().Name} cannot say which public keys to publish"),
+    };
 
     /// <summary>Runs a long-lived loop as a hosted service, stopping it with the host.</summary>
     internal sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService

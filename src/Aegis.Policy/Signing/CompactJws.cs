@@ -27,6 +27,7 @@ public sealed class CompactJws
     /// <summary>Signs <paramref name="payload"/> with header {alg, kid, typ: JWT}.</summary>
     public static async ValueTask<string> SignAsync(ReadOnlyMemory<byte> payload, ISigner signer, CancellationToken cancellationToken = default)
     {
+        signer = signer is IRotatingSigner rotating ? rotating.Current : signer;
         var header = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string>
         {
             ["alg"] = signer.Algorithm,

@@ -15,6 +15,16 @@ public interface ISigner
     ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 }
 
+/// <summary>
+/// A signer whose key changes over time (rotation). Callers take <see cref="Current"/> once per signature so the
+/// kid in the header and the key that signs are always the same one, even when a rotation happens in between.
+/// </summary>
+public interface IRotatingSigner : ISigner
+{
+    /// <summary>The key that signs now; stable for the caller's whole signing operation.</summary>
+    ISigner Current { get; }
+}
+
 /// <summary>An Ed25519 key held in process memory, loaded from or saved to PKCS#8 PEM.</summary>
 public sealed class LocalEd25519Signer : ISigner, IDisposable
 {

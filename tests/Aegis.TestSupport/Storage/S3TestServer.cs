@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Aegis.TestSupport.Aws;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -125,72 +126,21 @@ public sealed class S3TestServer : IAsyncDisposable
         }
     }
 
-    // AWS Signature Version 4, header form, as S3 verifies it (no double encoding of the path).
-    private (string Code, string Message)? Authenticate(HttpRequest request, byte[] body)
-    {
-        var authorization = request.Headers.Authorization.ToString();
-        const string Algorithm = "AWS4-HMAC-SHA256 ";
-        if (!authorization.StartsWith(Algorithm, StringComparison.Ordinal))
+    // AWS Signature Version 4, header form, as S3 verifies it (payload hash header required and signed).
+    private (string Code, string Message)? Authenticate(HttpRequest request, byte[] body) =>
+        new SigV4Verifier(AccessKey, SecretKey, "s3", "x-amz-content-sha256").Verify(request, body) switch
         {
-            return ("AccessDenied", "Authorization header missing or not AWS4-HMAC-SHA256");
-        }
-
-        var parts = authorization[Algorithm.Length..].Split(',', StringSplitOptions.TrimEntries)
-            .Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
-        if (!parts.TryGetValue("Credential", out var credential) || !parts.TryGetValue("SignedHeaders", out var signedHeaders) || !parts.TryGetValue("Signature", out var signature))
-        {
-            return ("AuthorizationHeaderMalformed", "Credential, SignedHeaders and Signature are required");
-        }
-
-        var scope = credential.Split('/');
-        if (scope.Length != 5 || scope[0] != AccessKey || scope[3] != "s3" || scope[4] != "aws4_request")
-        {
-            return ("InvalidAccessKeyId", $"unknown access key or scope {credential}");
-        }
-
-        var payloadHash = request.Headers["x-amz-content-sha256"].ToString();
-        if (payloadHash.Length == 0)
-        {
-            return ("InvalidRequest", "x-amz-content-sha256 is required");
-        }
-
-        if (payloadHash.Length == 64 && !string.Equals(payloadHash, Convert.ToHexStringLower(SHA256.HashData(body)), StringComparison.OrdinalIgnoreCase))
-        {
-            return ("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
-        }
-
-        var amzDate = request.Headers["x-amz-date"].ToString();
-        var names = signedHeaders.Split(';');
-        if (!names.Contains("host") || !names.Contains("x-amz-date") || !names.Contains("x-amz-content-sha256"))
-        {
-            return ("AccessDenied", "host, x-amz-date and x-amz-content-sha256 must be signed");
-        }
-
-        var canonicalHeaders = new StringBuilder();
-        foreach (var name in names)
-        {
-            var value = name == "host" ? request.Host.Value : string.Join(',', request.Headers[name].Select(v => v!.Trim()));
-            canonicalHeaders.Append(name).Append(':').Append(value).Append('\n');
-        }
-
-        var query = string.Join('&', request.Query
-            .SelectMany(q => q.Value.Select(v => (Key: Uri.EscapeDataString(q.Key), Value: Uri.EscapeDataString(v ?? ""))))
-            .OrderBy(q => q.Key, StringComparer.Ordinal).ThenBy(q => q.Value, StringComparer.Ordinal)
-            .Select(q => $"{q.Key}={q.Value}"));
-        var path = string.Join('/', (request.PathBase + request.Path).Value!.Split('/').Select(Uri.EscapeDataString));
-        var canonicalRequest = $"{request.Method}\n{path}\n{query}\n{canonicalHeaders}\n{signedHeaders}\n{payloadHash}";
-        var stringToSign = $"AWS4-HMAC-SHA256\n{amzDate}\n{string.Join('/', scope[1..])}\n{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
-        var key = Encoding.UTF8.GetBytes("AWS4" + SecretKey);
-        foreach (var part in scope[1..])
-        {
-            key = HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(part));
-        }
-
-        var expected = Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(stringToSign)));
-        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(signature))
-            ? null
-            : ("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
-    }
+            null => null,
+            var (failure, message) => (failure switch
+            {
+                SigV4Failure.MalformedAuthorization => "AuthorizationHeaderMalformed",
+                SigV4Failure.UnknownAccessKey => "InvalidAccessKeyId",
+                SigV4Failure.MissingPayloadHash => "InvalidRequest",
+                SigV4Failure.PayloadHashMismatch => "XAmzContentSHA256Mismatch",
+                SigV4Failure.SignatureMismatch => "SignatureDoesNotMatch",
+                _ => "AccessDenied",
+            }, message),
+        };
 
     // Streaming uploads send aws-chunked frames: "<hex size>[;chunk-signature=...]\r\n<data>\r\n" ... "0\r\n<trailers>\r\n\r\n".
     private static byte[] DecodePayload(HttpRequest request, byte[] body)
