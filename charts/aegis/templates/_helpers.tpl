@@ -76,9 +76,6 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Features the values describe that `aegis operator` does not have yet: refuse them rather than render a
      Deployment that silently ignores them. */}}
 {{- define "aegis.unsupported" -}}
-{{- if ne .Values.signer.type "local" -}}
-{{- fail (printf "signer.type=%s: the operator signs only with a local Ed25519 key today (aegis operator --key); KMS signing is not implemented yet — use signer.type=local" .Values.signer.type) -}}
-{{- end -}}
 {{- if .Values.slack.enabled -}}
 {{- fail "slack.enabled: the operator has no Slack integration yet (no flag or setting reads the bot token); leave slack.enabled=false" -}}
 {{- end -}}

@@ -168,6 +168,26 @@ public partial class HelmChartTests
         Assert.Contains("> 0.02", rule, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("aws-kms", "signer.awsKmsKeyId=arn:aws:kms:eu-west-1:111122223333:key/k1", "arn:aws:kms:eu-west-1:111122223333:key/k1")]
+    [InlineData("gcp-kms", "signer.gcpKmsKey=projects/p/locations/europe-west4/keyRings/aegis/cryptoKeys/bundles/cryptoKeyVersions/1", "projects/p/locations/europe-west4/keyRings/aegis/cryptoKeys/bundles/cryptoKeyVersions/1")]
+    public async Task HelmTemplate_KmsSigner_PassesTheKeyAndMountsNoLocalKey(string type, string set, string key)
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "--set", "decision.tenants={acme}", "--set", "signer.type=" + type, "--set", set);
+
+        Assert.True(render.Exit == 0, render.Err);
+        var docs = Documents(render.Out);
+        var op = docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-operator\n", StringComparison.Ordinal)).Text;
+        Assert.Contains($"- --signer={type}", op, StringComparison.Ordinal);
+        Assert.Contains($"- --kms-key={key}", op, StringComparison.Ordinal);
+        Assert.DoesNotContain("--key=", op, StringComparison.Ordinal);
+        Assert.DoesNotContain("signing-key", op, StringComparison.Ordinal);
+        Assert.DoesNotContain(docs, d => d.Kind == "Secret" && d.Text.Contains("signing-key.pem", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task HelmTemplate_OperatorRbac_ListsExactlyTheVerbsTheOperatorUses()
     {
@@ -189,6 +209,7 @@ public partial class HelmChartTests
                 """resources: ["leases"]|verbs: ["create"]""",
                 """resources: ["leases"]|resourceNames: ["aegis-operator"]|verbs: ["get", "update"]""",
                 """resources: ["configmaps"]|verbs: ["get", "create", "update"]""",
+                """resources: ["secrets"]|resourceNames: ["aegis-org-keys"]|verbs: ["get"]""",
                 """resources: ["secrets"]|verbs: ["create"]""",
                 """resources: ["secrets"]|resourceNames: ["aegis-webhook-tls"]|verbs: ["get", "update"]""",
             ],
@@ -206,7 +227,7 @@ public partial class HelmChartTests
     [InlineData("redis.url=localhost", "at '/redis/url'")]
     [InlineData("decision.tenants[0]=Not_A_Tenant", "at '/decision/tenants/0'")]
     [InlineData("replicaCount=2", "additional properties 'replicaCount' not allowed")]
-    [InlineData("signer.type=aws-kms,signer.awsKmsKeyId=arn:aws:kms:eu-west-1:111122223333:key/k", "signer.type=aws-kms: the operator signs only with a local Ed25519 key today")]
+    [InlineData("signer.type=aws-kms", "at '/signer'")]
     public async Task HelmTemplate_InvalidValues_AreRefusedWithAClearMessage(string set, string message)
     {
         var helm = RequireHelm();
