@@ -46,6 +46,9 @@ public sealed record OperatorOptions
 
     /// <summary>The sidecar injection webhook (HTTPS); null leaves it off.</summary>
     public WebhookHostOptions? Webhook { get; init; }
+
+    /// <summary>Approvals: /v1/approvals, Slack, lifecycle of ApprovalRequests (docs/approvals.md).</summary>
+    public Approvals.ApprovalSettings Approvals { get; init; } = new();
 }
 
 /// <summary>
@@ -121,8 +124,10 @@ public static class OperatorHost
             SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection);
         }
 
+        Approvals.ApprovalFeature.AddServices(builder.Services, options);
         var app = builder.Build();
         catalog.Map(app);
+        Approvals.ApprovalFeature.Map(app);
         if (options.Webhook is not null)
         {
             SidecarInjection.Map(app);
