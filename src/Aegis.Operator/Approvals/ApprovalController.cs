@@ -185,14 +185,15 @@ public sealed partial class ApprovalController : IDisposable
                 return _settings.Resync * 6;
             }
 
+            // Unconditional, and without phase: a decision that landed while posting must stay, and the message it
+            // needs updating is found through these fields on the next pass.
             await ApprovalObjects.PatchStatusAsync(_client, ns, name, new JsonObject
             {
-                ["phase"] = nameof(ApprovalPhase.Pending),
                 ["slackChannel"] = posted.Channel,
                 ["slackMessageTs"] = posted.Ts,
                 ["slackPhase"] = nameof(ApprovalPhase.Pending),
                 ["conditions"] = Notified("True", "Posted", $"posted to Slack channel {posted.Channel}", now),
-            }, version, cancellationToken).ConfigureAwait(false);
+            }, null, cancellationToken).ConfigureAwait(false);
             return null;
         }
 

@@ -34,7 +34,7 @@ public sealed class SlackClient(HttpClient http, Uri apiBase, string botToken, T
     /// <summary>chat.postMessage: posts to <paramref name="channel"/> (in the thread of <paramref name="threadTs"/> when given).</summary>
     public async Task<SlackMessage> PostMessageAsync(string channel, string text, JsonArray blocks, string? threadTs = null, CancellationToken cancellationToken = default)
     {
-        var body = new JsonObject { ["channel"] = channel, ["text"] = text, ["blocks"] = blocks };
+        var body = new JsonObject { ["channel"] = channel, ["text"] = text, ["blocks"] = blocks.DeepClone() };
         if (threadTs is not null)
         {
             body["thread_ts"] = threadTs;
@@ -46,7 +46,7 @@ public sealed class SlackClient(HttpClient http, Uri apiBase, string botToken, T
 
     /// <summary>chat.update: replaces the text and blocks of the message <paramref name="ts"/> in <paramref name="channel"/> (a channel id).</summary>
     public Task UpdateAsync(string channel, string ts, string text, JsonArray blocks, CancellationToken cancellationToken = default) =>
-        CallAsync("chat.update", new JsonObject { ["channel"] = channel, ["ts"] = ts, ["text"] = text, ["blocks"] = blocks }, cancellationToken);
+        CallAsync("chat.update", new JsonObject { ["channel"] = channel, ["ts"] = ts, ["text"] = text, ["blocks"] = blocks.DeepClone() }, cancellationToken);
 
     private async Task<JsonObject> CallAsync(string method, JsonObject body, CancellationToken cancellationToken)
     {

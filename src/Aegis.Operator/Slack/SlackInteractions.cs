@@ -61,6 +61,24 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
 
     private async Task<string> DecideAsync(Click click, CancellationToken cancellationToken)
     {
+        // A conflict means the object moved on between read and write (the operator recorded the Slack message, or
+        // someone decided): read again and judge the new state, a few times at most.
+        for (var attempt = 0; ; attempt++)
+        {
+            if (await TryDecideAsync(click, cancellationToken).ConfigureAwait(false) is { } answer)
+            {
+                return answer;
+            }
+
+            if (attempt == 3)
+            {
+                return "The request kept changing while deciding; try again.";
+            }
+        }
+    }
+
+    private async Task<string?> TryDecideAsync(Click click, CancellationToken cancellationToken)
+    {
         var (ns, name) = click.Request;
         JsonObject json;
         try
@@ -107,7 +125,7 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
-            return "Someone else decided this request a moment ago.";
+            return null;
         }
 
         LogDecided(logger, ns, name, outcome, principal);

@@ -36,7 +36,7 @@ public static class SlackInteractionRequests
     }
 
     /// <summary>A POST of <paramref name="body"/> signed with <paramref name="secret"/> at <paramref name="sentAt"/>, as Slack signs it.</summary>
-    public static HttpRequestMessage Signed(string path, string body, string secret, DateTimeOffset sentAt, string? signatureOverride = null)
+    public static HttpRequestMessage SignedPost(string path, string body, string secret, DateTimeOffset sentAt, string? signatureOverride = null)
     {
         var timestamp = sentAt.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"v0:{timestamp}:{body}"));

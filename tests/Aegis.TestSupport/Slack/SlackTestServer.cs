@@ -217,3 +217,14 @@ public sealed class SlackTestServer : IAsyncDisposable
         await _app.DisposeAsync();
     }
 }
+
+/// <summary>Every text in a Block Kit tree, one per line, as Slack renders them (no JSON escaping).</summary>
+public static class SlackText
+{
+    public static string Of(JsonNode? node) => node switch
+    {
+        JsonObject o => string.Join("\n", o.Select(p => p.Key == "text" && p.Value is JsonValue v ? v.ToString() : Of(p.Value)).Where(t => t.Length > 0)),
+        JsonArray a => string.Join("\n", a.Select(Of).Where(t => t.Length > 0)),
+        _ => "",
+    };
+}
