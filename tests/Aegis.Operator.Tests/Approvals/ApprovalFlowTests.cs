@@ -6,6 +6,7 @@ using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Slack;
+using k8s;
 
 namespace Aegis.Operator.Tests.Approvals;
 
@@ -69,6 +70,26 @@ public class ApprovalFlowTests
         var again = await FetchTokenAsync(h, name, token);
         var third = await h.ExtAuthz.CheckAsync(ApprovalHarness.Check(token, "stripe.transfer", Transfer, again));
         Assert.Equal("override_replayed", third.Status.Message);
+    }
+
+    [Fact]
+    public async Task Flow_StatusPatchedByHandWithoutDecidedAt_OperatorSettlesItUpdatesSlackAndServesToken()
+    {
+        await using var h = await ApprovalHarness.StartAsync();
+        var token = await h.TokenAsync();
+        var name = await h.RequestApprovalAsync(token);
+        await Eventually.TrueAsync(() => h.Request(name)["status"]?["slackMessageTs"] is not null, "the ask posted");
+
+        // What `kubectl patch --subresource=status` by a person would do: no decidedAt.
+        await h.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new k8s.Models.V1Patch("""{"status":{"phase":"Approved","decidedBy":"kubernetes:bob"}}""", k8s.Models.V1Patch.PatchType.MergePatch),
+            "aegis.dev", "v1alpha1", "fin", "approvalrequests", name);
+
+        await Eventually.TrueAsync(() => h.Request(name)["status"]?["decidedAt"] is not null, "decidedAt settled by the operator");
+        await Eventually.TrueAsync(() => SlackText.Of(h.Slack.Messages.Single().Blocks).Contains("*Approved* by kubernetes:bob", StringComparison.Ordinal), "the Slack message updated");
+        var grant = await FetchTokenAsync(h, name, token);
+        var allowed = await h.ExtAuthz.CheckAsync(ApprovalHarness.Check(token, "stripe.transfer", Transfer, grant));
+        Assert.Equal(0, allowed.Status.Code);
     }
 
     [Fact]
