@@ -34,7 +34,8 @@ public static class ApprovalFeature
             settings, TimeProvider.System, sp.GetRequiredService<ILogger<ApprovalDesk>>()));
         if (settings.SlackSigningSecret is { } secret)
         {
-            services.AddSingleton(sp => new SlackInteractions(options.Client, secret, new Approvers(settings.Groups), TimeProvider.System, sp.GetRequiredService<ILogger<SlackInteractions>>()));
+            services.AddSingleton(sp => new SlackInteractions(options.Client, secret, new Approvers(settings.Groups),
+                sp.GetRequiredService<IHttpClientFactory>().CreateClient("slack"), settings.SlackResponseUrls, TimeProvider.System, sp.GetRequiredService<ILogger<SlackInteractions>>()));
         }
     }
 

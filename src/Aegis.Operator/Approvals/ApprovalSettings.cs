@@ -12,6 +12,9 @@ public sealed record ApprovalSettings
     /// <summary>Slack's Web API base (tests point it at an in-process server).</summary>
     public Uri SlackApi { get; init; } = Slack.SlackClient.SlackApi;
 
+    /// <summary>Where Slack's response_url may point; clicks are answered only there (tests point it at a fake).</summary>
+    public Uri SlackResponseUrls { get; init; } = new("https://hooks.slack.com/");
+
     /// <summary>Channel used when a rule's approval names none.</summary>
     public string? DefaultChannel { get; init; }
 

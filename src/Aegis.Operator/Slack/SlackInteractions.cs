@@ -16,7 +16,7 @@ namespace Aegis.Operator.Slack;
 /// subresource on the version that was read. Slack wants an answer within 3 s, so updating the message is left to
 /// the <see cref="ApprovalController"/>, which reacts to the status change as it does to <c>aegis approve</c>.
 /// </summary>
-public sealed partial class SlackInteractions(IKubernetes client, string signingSecret, Approvers approvers, TimeProvider time, ILogger<SlackInteractions> logger)
+public sealed partial class SlackInteractions(IKubernetes client, string signingSecret, Approvers approvers, HttpClient http, Uri responseUrls, TimeProvider time, ILogger<SlackInteractions> logger)
 {
     /// <summary>Larger bodies are refused unread; a block_actions payload is a few kilobytes.</summary>
     public const int MaxBody = 256 * 1024;
@@ -56,7 +56,33 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
         }
 
         var message = await DecideAsync(click, cancellationToken).ConfigureAwait(false);
-        return Results.Json(new JsonObject { ["response_type"] = "ephemeral", ["replace_original"] = false, ["text"] = message });
+
+        // Slack ignores the body of a block_actions answer; the clicker hears back through response_url, after the
+        // 200, so a slow Slack never delays the acknowledgement.
+        if (click.ResponseUrl is { } url && url.AbsoluteUri.StartsWith(responseUrls.AbsoluteUri, StringComparison.Ordinal))
+        {
+            _ = Task.Run(() => RespondAsync(url, message), CancellationToken.None);
+        }
+
+        return Results.Ok();
+    }
+
+    private async Task RespondAsync(Uri url, string message)
+    {
+        try
+        {
+            using var content = new StringContent(new JsonObject { ["response_type"] = "ephemeral", ["replace_original"] = false, ["text"] = message }.ToJsonString(),
+                Encoding.UTF8, "application/json");
+            using var response = await http.PostAsync(url, content).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                LogResponseFailed(logger, $"HTTP {(int)response.StatusCode}");
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            LogResponseFailed(logger, e.Message);
+        }
     }
 
     private async Task<string> DecideAsync(Click click, CancellationToken cancellationToken)
@@ -133,7 +159,7 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
     }
 
     /// <summary>What a block_actions payload asks: the clicking user and the Aegis button (null Action for others).</summary>
-    private sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request);
+    private sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request, Uri? ResponseUrl = null);
 
     private static Click? Parse(byte[] body, out string error)
     {
@@ -181,8 +207,12 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
             return null;
         }
 
-        return new Click(user, json["user"]?["username"]?.ToString(), action["action_id"]!.ToString(), (ns, name));
+        var responseUrl = Uri.TryCreate(json["response_url"]?.ToString(), UriKind.Absolute, out var u) ? u : null;
+        return new Click(user, json["user"]?["username"]?.ToString(), action["action_id"]!.ToString(), (ns, name), responseUrl);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "answering a Slack click through its response_url failed: {Reason}")]
+    private static partial void LogResponseFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "refused a Slack interaction: {Reason}")]
     private static partial void LogRefused(ILogger logger, string reason);

@@ -145,7 +145,8 @@ public class ApprovalFlowTests
         using var click = await h.ClickAsync("U0MALLORY", name);
 
         Assert.Equal(HttpStatusCode.OK, click.StatusCode);
-        Assert.Contains("not an approver", await click.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => h.Slack.Responses.Any(r => r["text"]!.ToString().Contains("not an approver", StringComparison.Ordinal)), "the clicker told through response_url");
+        Assert.Equal("ephemeral", h.Slack.Responses.Single()["response_type"]!.ToString());
         Assert.True(h.Phase(name) is null or "Pending", h.Phase(name));
         using var fetch = await h.FetchAsync(name, token);
         Assert.Equal(HttpStatusCode.Accepted, fetch.StatusCode);
@@ -216,7 +217,7 @@ public class ApprovalFlowTests
         await Eventually.TrueAsync(() => h.Phase(name) == "Expired", "the request expired");
         await Eventually.TrueAsync(() => h.Slack.Messages.Any(m => SlackText.Of(m.Blocks).Contains("*Expired*", StringComparison.Ordinal)), "the Slack message shows the expiry");
         using var late = await h.ClickAsync("U0ALICE", name);
-        Assert.Contains("Already expired", await late.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => h.Slack.Responses.Any(r => r["text"]!.ToString().Contains("Already expired", StringComparison.Ordinal)), "the late clicker told");
         Assert.Equal("Expired", h.Phase(name));
     }
 

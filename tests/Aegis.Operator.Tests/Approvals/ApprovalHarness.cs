@@ -83,6 +83,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
                 SlackBotToken = h.Slack.BotToken,
                 SlackSigningSecret = SigningSecret,
                 SlackApi = h.Slack.ApiUrl,
+                SlackResponseUrls = new Uri(h.Slack.ResponseUrl),
                 Groups = new Dictionary<string, IReadOnlyList<string>> { ["finance"] = ["slack:U0BOB"] },
                 Resync = TimeSpan.FromMilliseconds(200),
             },
@@ -147,7 +148,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
     /// <summary>Posts a click to /slack/interactions, signed as Slack signs (or with a given signature).</summary>
     public async Task<HttpResponseMessage> ClickAsync(string user, string name, bool approve = true, DateTimeOffset? sentAt = null, string? signature = null)
     {
-        var body = SlackInteractionRequests.ClickBody(user, approve ? "aegis_approve" : "aegis_deny", "fin/" + name, Channel);
+        var body = SlackInteractionRequests.ClickBody(user, approve ? "aegis_approve" : "aegis_deny", "fin/" + name, Channel, responseUrl: Slack.ResponseUrl);
         using var request = SlackInteractionRequests.SignedPost("/slack/interactions", body, SigningSecret, sentAt ?? DateTimeOffset.UtcNow, signature);
         return await OperatorHttp.SendAsync(request);
     }

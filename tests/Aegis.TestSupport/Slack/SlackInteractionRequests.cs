@@ -10,7 +10,7 @@ namespace Aegis.TestSupport.Slack;
 public static class SlackInteractionRequests
 {
     /// <summary>The form body of a click on the button <paramref name="actionId"/> carrying <paramref name="value"/>.</summary>
-    public static string ClickBody(string userId, string actionId, string value, string channel = "C0APPROVE", string messageTs = "1700000000.000001")
+    public static string ClickBody(string userId, string actionId, string value, string channel = "C0APPROVE", string messageTs = "1700000000.000001", string responseUrl = "https://hooks.slack.com/actions/T0AEGIS/1/xyz")
     {
         var payload = new JsonObject
         {
@@ -21,7 +21,7 @@ public static class SlackInteractionRequests
             ["container"] = new JsonObject { ["type"] = "message", ["message_ts"] = messageTs, ["channel_id"] = channel, ["is_ephemeral"] = false },
             ["channel"] = new JsonObject { ["id"] = channel, ["name"] = "approvals" },
             ["message"] = new JsonObject { ["ts"] = messageTs, ["type"] = "message" },
-            ["response_url"] = "https://hooks.slack.com/actions/T0AEGIS/1/xyz",
+            ["response_url"] = responseUrl,
             ["trigger_id"] = "1.2.3",
             ["actions"] = new JsonArray
             {

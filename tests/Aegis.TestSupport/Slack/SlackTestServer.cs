@@ -39,6 +39,12 @@ public sealed class SlackTestServer : IAsyncDisposable
     /// <summary>The Web API base, ending in a slash, as <c>https://slack.com/api/</c> would.</summary>
     public Uri ApiUrl { get; private set; } = null!;
 
+    /// <summary>What was posted to response URLs (<see cref="ResponseUrl"/>), in order.</summary>
+    public ConcurrentQueue<JsonObject> Responses { get; } = new();
+
+    /// <summary>A response_url for click payloads, served here, as hooks.slack.com would.</summary>
+    public string ResponseUrl => new Uri(ApiUrl, "/actions/T0AEGIS/1/xyz").ToString();
+
     /// <summary>Every call, as "method" or "method:error".</summary>
     public ConcurrentQueue<string> Calls { get; } = new();
 
@@ -50,6 +56,16 @@ public sealed class SlackTestServer : IAsyncDisposable
         var app = builder.Build();
         var server = new SlackTestServer(app, botToken);
         app.MapPost("/api/{method}", server.HandleAsync);
+        app.MapPost("/actions/{**rest}", async (HttpContext context) =>
+        {
+            if (await JsonNode.ParseAsync(context.Request.Body) is JsonObject response && context.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true)
+            {
+                server.Responses.Enqueue(response);
+                return Results.Text("ok");
+            }
+
+            return Results.Text("invalid_payload", statusCode: StatusCodes.Status400BadRequest);
+        });
         await app.StartAsync();
         server.ApiUrl = new Uri($"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}/api/");
         return server;
