@@ -26,6 +26,8 @@ public static class AegisCommand
             AuditCommand.Create(console),
             CrdsCommand.Create(console),
             OperatorCommand.Create(console),
+            ApprovalCommands.Approve(console),
+            ApprovalCommands.Deny(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

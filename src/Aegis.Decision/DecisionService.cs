@@ -62,7 +62,9 @@ public sealed record DecisionOutcome(
     string? Revision,
     Aegis.Policy.Decisions.Decision? Decision,
     AgentToken? Agent,
-    TimeSpan? RetryAfter = null);
+    TimeSpan? RetryAfter = null,
+    string? ApprovalRequest = null,
+    string? ApprovalError = null);
 
 /// <summary>The result of reconciling spend: the agent's spend after it, or why it could not be done.</summary>
 public sealed record SpendOutcome(Spend? Spend, string? Reason, string? Message);
@@ -88,11 +90,14 @@ public static class ServerReasons
     public const string RedactionUnavailable = "redaction_unavailable";
 }
 
+/// <summary>Optional collaborators of <see cref="DecisionService"/>.</summary>
+public sealed record DecisionExtensions(Approvals.IApprovalFiler? Approvals = null);
+
 /// <summary>
 /// The request path shared by both front ends: identify the agent, find its tenant's bundle, read live spend,
 /// decide, then reserve budget and rate-limit tokens. Every failure is a denial with a named reason.
 /// </summary>
-public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region, AuditLog? audit = null)
+public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region, AuditLog? audit = null, DecisionExtensions? extensions = null)
 {
     public async Task<DecisionOutcome> DecideAsync(DecisionRequest request, CancellationToken cancellationToken = default)
     {
@@ -213,6 +218,15 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         if (decision.Effect == Effect.ApprovalNeeded && request.OverrideToken is { } overrideToken)
         {
             return await ApplyOverrideAsync(outcome, overrideToken, agent, request, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (outcome.Kind == OutcomeKind.ApprovalRequired && extensions?.Approvals is { } approvals)
+        {
+            // Still refused either way; filing only tells the agent which ApprovalRequest to wait for.
+            var filing = request.Tool is { } tool
+                ? await approvals.FileAsync(request.Token!, tool, request.Args, decision.Policy, decision.Rule, cancellationToken).ConfigureAwait(false)
+                : new Approvals.ApprovalFiling(null, "only tool calls can be approved (an egress request has no x-aegis-tool)");
+            return outcome with { ApprovalRequest = filing.Name, ApprovalError = filing.Error };
         }
 
         if (decision.Reason == DecisionReasons.BudgetExhausted && decision.Effect == Effect.Deny)

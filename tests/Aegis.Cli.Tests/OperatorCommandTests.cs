@@ -58,4 +58,19 @@ public class OperatorCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--decision-address: decision address \"aegis-decision\" is not host:port", run.Error, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("--approver-group", "finance", "--approver-group: \"finance\" is not NAME=USER[,USER...]")]
+    [InlineData("--approver-group", "finance=", "--approver-group: group \"finance\" has no members")]
+    [InlineData("--approval-retention", "a day", "--approval-retention:")]
+    public async Task Operator_BadApprovalFlag_ExitsTwoNamingTheFlag(string flag, string value, string message)
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), flag, value);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(message, run.Error, StringComparison.Ordinal);
+    }
 }

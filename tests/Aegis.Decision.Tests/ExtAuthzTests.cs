@@ -49,7 +49,7 @@ public class ExtAuthzTests
         var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", """{"amount": 9000}"""));
 
         Assert.Equal(StatusCode.Forbidden, response.DeniedResponse.Status.Code);
-        Assert.Equal("fin/payments/large", Header(response, "x-aegis-approval"));
+        Assert.Equal("fin/payments/large", Header(response, "x-aegis-approval-rule"));
     }
 
     [Fact]

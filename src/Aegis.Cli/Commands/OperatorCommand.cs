@@ -44,9 +44,12 @@ internal static class OperatorCommand
         var decision = new Option<string>("--decision-address") { Description = "The decision server's gRPC host:port, as sidecars reach it", DefaultValueFactory = _ => new SidecarOptions().DecisionAddress };
         var decisionTimeout = new Option<int>("--decision-timeout-ms") { Description = "How long a sidecar waits for a decision before failing closed", DefaultValueFactory = _ => 500 };
         var maxBody = new Option<int>("--max-request-body-bytes") { Description = "Request bodies the sidecar buffers for the decision server (larger ones get 413)", DefaultValueFactory = _ => 64 * 1024 };
+        var slackChannel = new Option<string?>("--slack-channel") { Description = "Slack channel for approvals whose rule names none (the bot token and signing secret come from AEGIS_SLACK_BOT_TOKEN and AEGIS_SLACK_SIGNING_SECRET)" };
+        var approverGroups = new Option<string[]>("--approver-group") { Description = "Members of an approver group: NAME=USERID[,USERID...] (repeatable)" };
+        var retention = new Option<string>("--approval-retention") { Description = "How long resolved ApprovalRequests are kept", DefaultValueFactory = _ => "24h" };
         var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles, serve them, and inject sidecars")
         {
-            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionTimeout, maxBody,
+            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionTimeout, maxBody, slackChannel, approverGroups, retention,
         };
         foreach (var option in signing.Options)
         {
@@ -95,6 +98,38 @@ internal static class OperatorCommand
             if (sidecar.DecisionTimeout <= TimeSpan.Zero || sidecar.MaxRequestBodyBytes <= 0)
             {
                 console.Error.WriteLine("--decision-timeout-ms and --max-request-body-bytes must be positive");
+                return AegisCommand.BadInput;
+            }
+
+            var groups = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+            foreach (var text in parse.GetValue(approverGroups) ?? [])
+            {
+                if (!Aegis.Operator.Approvals.Approvers.TryParseGroup(text, out var groupName, out var members, out var groupError))
+                {
+                    console.Error.WriteLine("--approver-group: " + groupError);
+                    return AegisCommand.BadInput;
+                }
+
+                groups[groupName] = members;
+            }
+
+            if (!Aegis.Policy.Values.GoDuration.TryParse(parse.GetValue(retention), out var kept, out var retentionError))
+            {
+                console.Error.WriteLine("--approval-retention: " + retentionError);
+                return AegisCommand.BadInput;
+            }
+
+            var approvals = new Aegis.Operator.Approvals.ApprovalSettings
+            {
+                SlackBotToken = Environment.GetEnvironmentVariable("AEGIS_SLACK_BOT_TOKEN") is { Length: > 0 } bot ? bot : null,
+                SlackSigningSecret = Environment.GetEnvironmentVariable("AEGIS_SLACK_SIGNING_SECRET") is { Length: > 0 } secret ? secret : null,
+                DefaultChannel = parse.GetValue(slackChannel),
+                Groups = groups,
+                Retention = kept,
+            };
+            if (approvals.SlackBotToken is not null && approvals.SlackSigningSecret is null)
+            {
+                console.Error.WriteLine("AEGIS_SLACK_SIGNING_SECRET is required with AEGIS_SLACK_BOT_TOKEN: Slack clicks could not be verified");
                 return AegisCommand.BadInput;
             }
 
@@ -153,6 +188,7 @@ internal static class OperatorCommand
                 PublishConfigMaps = parse.GetValue(configMaps),
                 ObjectStore = objectStore,
                 BudgetStore = redisState?.Budgets,
+                Approvals = approvals,
                 Webhook = parse.GetValue(noWebhook) ? null : new WebhookHostOptions
                 {
                     Port = parse.GetValue(webhookPort),

@@ -204,7 +204,7 @@ public static class DecisionApi
                     property.WriteTo(writer);
                 }
 
-                WriteRetry(writer, outcome);
+                WriteServerFields(writer, outcome);
                 writer.WriteEndObject();
                 node.Dispose();
             }
@@ -229,7 +229,7 @@ public static class DecisionApi
                     writer.WriteString("revision", outcome.Revision);
                 }
 
-                WriteRetry(writer, outcome);
+                WriteServerFields(writer, outcome);
                 writer.WriteEndObject();
             }
         }
@@ -237,8 +237,18 @@ public static class DecisionApi
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    private static void WriteRetry(Utf8JsonWriter writer, DecisionOutcome outcome)
+    private static void WriteServerFields(Utf8JsonWriter writer, DecisionOutcome outcome)
     {
+        if (outcome.ApprovalRequest is { } name)
+        {
+            writer.WriteString("approvalRequest", name);
+        }
+
+        if (outcome.ApprovalError is { } error)
+        {
+            writer.WriteString("approvalError", error);
+        }
+
         if (outcome.RetryAfter is { } wait)
         {
             writer.WriteNumber("retryAfter", long.Parse(ExtAuthz.CheckRequestMapper.RetryAfterSeconds(wait), System.Globalization.CultureInfo.InvariantCulture));

@@ -95,7 +95,13 @@ public static class CheckResponseBuilder
         denied.Headers.Add(Header("x-aegis-decision-id", outcome.DecisionId));
         if (outcome.Kind == OutcomeKind.ApprovalRequired)
         {
-            denied.Headers.Add(Header("x-aegis-approval", $"{outcome.Policy}/{outcome.Rule}"));
+            // x-aegis-approval names the ApprovalRequest to fetch (GET /v1/approvals/{name} on the operator);
+            // the rule that asked for it travels separately.
+            denied.Headers.Add(Header("x-aegis-approval-rule", outcome.Rule is null ? outcome.Policy ?? "" : $"{outcome.Policy}/{outcome.Rule}"));
+            if (outcome.ApprovalRequest is { } name)
+            {
+                denied.Headers.Add(Header("x-aegis-approval", name));
+            }
         }
 
         if (outcome.RetryAfter is { } wait)
@@ -111,7 +117,7 @@ public static class CheckResponseBuilder
         return new CheckResponse { Status = new Status { Code = grpc, Message = outcome.Reason }, DeniedResponse = denied };
     }
 
-    /// <summary>The JSON body of a refusal: <c>{decision_id, reason, policy, rule}</c> (and message when there is one).</summary>
+    /// <summary>The JSON body of a refusal: <c>{decision_id, reason, policy, rule}</c> (and message, approval_request, approval_error when there are).</summary>
     public static string DenialBody(DecisionOutcome outcome)
     {
         var body = new Dictionary<string, string?>
@@ -124,6 +130,16 @@ public static class CheckResponseBuilder
         if (outcome.Message is not null)
         {
             body["message"] = outcome.Message;
+        }
+
+        if (outcome.ApprovalRequest is not null)
+        {
+            body["approval_request"] = outcome.ApprovalRequest;
+        }
+
+        if (outcome.ApprovalError is not null)
+        {
+            body["approval_error"] = outcome.ApprovalError;
         }
 
         return JsonSerializer.Serialize(body);

@@ -69,6 +69,12 @@ public sealed record DecisionServerOptions
     public DecisionState? State { get; init; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>The operator (such as http://aegis-operator:8080/) that approval_needed calls are filed with; none when null.</summary>
+    public Uri? ApprovalsUrl { get; init; }
+
+    /// <summary>How long a decision waits for the operator to file an ApprovalRequest.</summary>
+    public TimeSpan ApprovalsTimeout { get; init; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -176,7 +182,10 @@ public static class DecisionServer
             sp.GetRequiredService<DecisionTelemetry>(),
             options.Time,
             options.Region,
-            sp.GetService<AuditLog>()));
+            sp.GetService<AuditLog>(),
+            new DecisionExtensions(options.ApprovalsUrl is { } approvals
+                ? new Approvals.OperatorApprovals(sp.GetRequiredService<IHttpClientFactory>().CreateClient("approvals"), approvals, options.ApprovalsTimeout)
+                : null)));
         if (options.BundleDirectory is { } directory)
         {
             builder.Services.AddSingleton(sp => new DirectoryBundleSource(directory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));

@@ -57,6 +57,9 @@ public sealed record OperatorOptions
 
     /// <summary>The clock of key rotation and the token service (tests move it by hand).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Approvals: /v1/approvals, Slack, lifecycle of ApprovalRequests (docs/approvals.md).</summary>
+    public Approvals.ApprovalSettings Approvals { get; init; } = new();
 }
 
 /// <summary>
@@ -153,8 +156,10 @@ public static class OperatorHost
             SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection);
         }
 
+        Approvals.ApprovalFeature.AddServices(builder.Services, options);
         var app = builder.Build();
         catalog.Map(app);
+        Approvals.ApprovalFeature.Map(app);
         if (options.Webhook is not null)
         {
             SidecarInjection.Map(app);
@@ -176,7 +181,8 @@ public static class OperatorHost
         return app;
     }
 
-    private static JsonWebKeySet PublishedKeys(ISigner signer) => signer switch
+    /// <summary>The keys verifiers should accept now (rotating signers publish the next and previous keys too).</summary>
+    internal static JsonWebKeySet PublishedKeys(ISigner signer) => signer switch
     {
         IPublishedKeys published => published.PublishedKeys,
         LocalEd25519Signer local => new JsonWebKeySet([local.PublicJwk]),

@@ -46,6 +46,12 @@ public sealed class ApprovalRequestSpec
 
     [Schema(Required = true, Description = "RFC 3339 time after which the request expires.")]
     public string ExpiresAt { get; set; } = "";
+
+    [Schema(Description = "Slack channel the request is posted to (the rule's approval.channel, else the operator's default).")]
+    public string? Channel { get; set; }
+
+    [Schema(Description = "A second approver list, asked when nobody decided within its delay.")]
+    public EscalationSpec? Escalation { get; set; }
 }
 
 /// <summary>Status of an ApprovalRequest.</summary>
@@ -57,5 +63,11 @@ public sealed class ApprovalRequestStatus
     public string? Reason { get; set; }
     public string? SlackChannel { get; set; }
     public string? SlackMessageTs { get; set; }
+
+    [Schema(Description = "The phase the Slack message last showed; the operator updates the message until it shows the current phase.")]
+    public string? SlackPhase { get; set; }
+
+    [Schema(Description = "RFC 3339 time the escalation approvers were asked; they may decide from then on.")]
+    public string? EscalatedAt { get; set; }
     public List<ResourceCondition>? Conditions { get; set; }
 }
