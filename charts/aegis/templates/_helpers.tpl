@@ -73,10 +73,3 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end -}}
 
-{{/* Features the values describe that `aegis operator` does not have yet: refuse them rather than render a
-     Deployment that silently ignores them. */}}
-{{- define "aegis.unsupported" -}}
-{{- if .Values.slack.enabled -}}
-{{- fail "slack.enabled: the operator has no Slack integration yet (no flag or setting reads the bot token); leave slack.enabled=false" -}}
-{{- end -}}
-{{- end -}}

@@ -31,7 +31,8 @@ internal static class ServeCommand
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
         var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp };
+        var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -62,6 +63,13 @@ internal static class ServeCommand
                     return AegisCommand.BadInput;
                 }
 
+                Uri? approvalsUrl = null;
+                if (parse.GetValue(approvals) is { } approvalsText && !Uri.TryCreate(approvalsText, UriKind.Absolute, out approvalsUrl))
+                {
+                    console.Error.WriteLine($"--approvals-url: \"{approvalsText}\" is not an absolute URL");
+                    return AegisCommand.BadInput;
+                }
+
                 await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
                 await using var polling = await DecisionServer.StartAsync(new DecisionServerOptions
                 {
@@ -74,6 +82,7 @@ internal static class ServeCommand
                     HttpPort = parse.GetValue(httpPort),
                     State = clusterRedis?.AsDecisionState(),
                     OtlpEndpoint = otlpEndpoint,
+                    ApprovalsUrl = approvalsUrl,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
                 try

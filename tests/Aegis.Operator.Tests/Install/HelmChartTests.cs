@@ -189,6 +189,27 @@ public partial class HelmChartTests
     }
 
     [Fact]
+    public async Task HelmTemplate_Slack_BotTokenAndSigningSecretFromTheSecret_AndTheDecisionServerFilesApprovals()
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+
+        var render = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "--set", "decision.tenants={acme}", "--set", "slack.enabled=true", "--set", "slack.secretName=aegis-slack");
+        var missing = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "--set", "decision.tenants={acme}", "--set", "slack.enabled=true");
+
+        Assert.True(render.Exit == 0, render.Err);
+        var docs = Documents(render.Out);
+        var op = docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-operator\n", StringComparison.Ordinal)).Text;
+        var decision = docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-decision\n", StringComparison.Ordinal)).Text;
+        Assert.Contains("name: AEGIS_SLACK_BOT_TOKEN", op, StringComparison.Ordinal);
+        Assert.Contains("secretKeyRef: { name: \"aegis-slack\", key: \"bot-token\" }", op, StringComparison.Ordinal);
+        Assert.Contains("secretKeyRef: { name: \"aegis-slack\", key: \"signing-secret\" }", op, StringComparison.Ordinal);
+        Assert.Contains("- --approvals-url=http://aegis-operator." + Namespace + ".svc:8080/v1/approvals", decision, StringComparison.Ordinal);
+        Assert.NotEqual(0, missing.Exit);
+        Assert.Contains("at '/slack/secretName': minLength", missing.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HelmTemplate_OperatorRbac_ListsExactlyTheVerbsTheOperatorUses()
     {
         var helm = RequireHelm();
@@ -202,6 +223,8 @@ public partial class HelmChartTests
             [
                 """resources: ["agentpolicies", "agentbudgets", "tenantregions"]|verbs: ["list", "watch"]""",
                 """resources: ["agentpolicies/status", "agentbudgets/status", "tenantregions/status"]|verbs: ["patch"]""",
+                """resources: ["approvalrequests"]|verbs: ["get", "list", "watch", "create", "delete"]""",
+                """resources: ["approvalrequests/status"]|verbs: ["patch"]""",
                 """resources: ["events"]|verbs: ["create"]""",
                 """resources: ["namespaces"]|verbs: ["get", "list", "watch"]""",
                 """resources: ["mutatingwebhookconfigurations"]|verbs: ["create"]""",
@@ -215,7 +238,7 @@ public partial class HelmChartTests
             ],
             rules.Select(r => Regex.Replace(r, @"\s*\n\s*", "|")));
         Assert.DoesNotContain("\"*\"", render.Out, StringComparison.Ordinal);
-        Assert.DoesNotContain("delete", render.Out, StringComparison.Ordinal);
+        Assert.Single(Regex.Matches(render.Out, "\"delete\""));
     }
 
     [Theory]
