@@ -17,6 +17,8 @@ namespace Aegis.Operator.Approvals;
 /// </summary>
 public sealed partial class ApprovalController : IDisposable
 {
+    // Messages this replica posted whose ts the cache has not shown back yet, by object uid.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SlackMessage> _posted = new(StringComparer.Ordinal);
     private readonly IKubernetes _client;
     private readonly ApprovalSettings _settings;
     private readonly SlackClient? _slack;
@@ -171,18 +173,28 @@ public sealed partial class ApprovalController : IDisposable
             return null;
         }
 
-        if (_slack is not null && status.SlackMessageTs is null && request.Spec.Channel is { Length: > 0 } channel)
+        var uid = request.Metadata.Uid ?? $"{ns}/{name}";
+        if (status.SlackMessageTs is not null)
         {
-            SlackMessage posted;
-            try
+            _posted.TryRemove(uid, out _);
+        }
+        else if (_slack is not null && request.Spec.Channel is { Length: > 0 } channel)
+        {
+            // The cache can lag our own status write: a pass that still sees no ts must not post a second message.
+            if (!_posted.TryGetValue(uid, out var posted))
             {
-                posted = await _slack.PostMessageAsync(channel, ApprovalMessages.Text(request), ApprovalMessages.Blocks(request, Everyone(request)), cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (SlackException e) when (e.Error is "channel_not_found" or "not_in_channel" or "invalid_auth" or "is_archived")
-            {
-                // Retrying cannot help until someone fixes the channel or token; say so on the object and wait for a resync.
-                await ApprovalObjects.PatchStatusAsync(_client, ns, name, new JsonObject { ["conditions"] = Notified("False", e.Error, e.Message, now) }, null, cancellationToken).ConfigureAwait(false);
-                return _settings.Resync * 6;
+                try
+                {
+                    posted = await _slack.PostMessageAsync(channel, ApprovalMessages.Text(request), ApprovalMessages.Blocks(request, Everyone(request)), cancellationToken: cancellationToken).ConfigureAwait(false);
+                }
+                catch (SlackException e) when (e.Error is "channel_not_found" or "not_in_channel" or "invalid_auth" or "is_archived")
+                {
+                    // Retrying cannot help until someone fixes the channel or token; say so on the object and wait for a resync.
+                    await ApprovalObjects.PatchStatusAsync(_client, ns, name, new JsonObject { ["conditions"] = Notified("False", e.Error, e.Message, now) }, null, cancellationToken).ConfigureAwait(false);
+                    return _settings.Resync * 6;
+                }
+
+                _posted[uid] = posted;
             }
 
             // Unconditional, and without phase: a decision that landed while posting must stay, and the message it

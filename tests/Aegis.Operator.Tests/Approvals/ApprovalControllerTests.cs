@@ -67,6 +67,25 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
         Eventually.TrueAsync(() => condition(_controller.Informer.Get("fin", name)), "the cache caught up");
 
     [Fact]
+    public async Task Reconcile_CacheBehindItsOwnStatusWrite_PostsToSlackOnce()
+    {
+        await CreateAsync("ar-lag");
+
+        // The informer stops hearing from the server, as when its watch lags: the second pass still sees no ts.
+        _api.HoldWatches();
+        _api.CutWatches();
+        await _controller.ReconcileAsync("fin/ar-lag");
+        await _controller.ReconcileAsync("fin/ar-lag");
+        _api.ReleaseWatches();
+
+        Assert.Single(_slack.Messages);
+        Assert.NotNull(_api.Objects("aegis.dev", "approvalrequests", "fin").Single()["status"]!["slackMessageTs"]);
+        await CaughtUpAsync("ar-lag", o => o?["status"]?["slackMessageTs"] is not null);
+        await _controller.ReconcileAsync("fin/ar-lag");
+        Assert.Single(_slack.Messages);
+    }
+
+    [Fact]
     public async Task Reconcile_ResolvedPastRetention_Deleted()
     {
         await CreateAsync("ar-old", ApprovalObjects.Decision(Aegis.Policy.Resources.ApprovalPhase.Denied, "slack:U0ALICE", _time.Now, "no"));
