@@ -28,16 +28,8 @@ internal static class ApprovalCommands
         var command = new Command(verb, description) { name, ns, kubeconfig, reason };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            KubernetesClientConfiguration config;
-            try
+            if (KubeConfigs.TryResolve(parse.GetValue(kubeconfig), console) is not { } config)
             {
-                config = parse.GetValue(kubeconfig) is { } file ? KubernetesClientConfiguration.BuildConfigFromConfigFile(file.FullName)
-                    : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
-                    : KubernetesClientConfiguration.BuildDefaultConfig();
-            }
-            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
-            {
-                console.Error.WriteLine($"no usable Kubernetes configuration: {e.Message}");
                 return AegisCommand.BadInput;
             }
 

@@ -133,16 +133,8 @@ internal static class OperatorCommand
                 return AegisCommand.BadInput;
             }
 
-            KubernetesClientConfiguration config;
-            try
+            if (KubeConfigs.TryResolve(parse.GetValue(kubeconfig), console) is not { } config)
             {
-                config = parse.GetValue(kubeconfig) is { } file ? KubernetesClientConfiguration.BuildConfigFromConfigFile(file.FullName)
-                    : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
-                    : KubernetesClientConfiguration.BuildDefaultConfig();
-            }
-            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
-            {
-                console.Error.WriteLine($"no usable Kubernetes configuration: {e.Message}");
                 return AegisCommand.BadInput;
             }
 

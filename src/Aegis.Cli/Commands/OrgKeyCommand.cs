@@ -40,9 +40,7 @@ internal static class OrgKeyCommand
 
             try
             {
-                var config = parse.GetValue(kubeconfig) is { } file ? KubernetesClientConfiguration.BuildConfigFromConfigFile(file.FullName)
-                    : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
-                    : KubernetesClientConfiguration.BuildDefaultConfig();
+                var config = KubeConfigs.Resolve(parse.GetValue(kubeconfig));
                 using var client = new Kubernetes(config);
                 var stored = await StoreAsync(client, parse.GetValue(ns)!, parse.GetValue(secretName)!, parse.GetValue(id)!, OrgKeys.Serialize(made.Grant), parse.GetValue(force), cancellationToken).ConfigureAwait(false);
                 if (!stored)
