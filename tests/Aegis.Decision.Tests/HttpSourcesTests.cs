@@ -25,9 +25,7 @@ public class HttpSourcesTests
 
         public Origin()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            _app = builder.Build();
+            _app = LoopbackPorts.CreateApp();
             _app.MapGet("/bundles/{tenant}", (string tenant, HttpRequest request, HttpResponse response) =>
             {
                 if (!Bundles.TryGetValue(tenant, out var bytes))

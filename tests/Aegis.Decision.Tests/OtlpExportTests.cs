@@ -19,9 +19,7 @@ public class OtlpExportTests
     {
         // An OTLP/HTTP receiver: the exporter POSTs protobuf ExportTraceServiceRequests to /v1/traces.
         var received = new ConcurrentQueue<(string ContentType, byte[] Body)>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var collector = builder.Build();
+        await using var collector = LoopbackPorts.CreateApp();
         collector.MapPost("/v1/traces", async (HttpRequest request) =>
         {
             using var body = new MemoryStream();

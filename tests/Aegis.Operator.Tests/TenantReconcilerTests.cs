@@ -76,9 +76,7 @@ public class TenantReconcilerTests
         var reconciler = new TenantReconciler(TestKeys.Signer, catalog);
         await reconciler.ReconcileAsync("acme", [Policy("a")]);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        await using var operatorHttp = builder.Build();
+        await using var operatorHttp = LoopbackPorts.CreateApp();
         catalog.Map(operatorHttp);
         await operatorHttp.StartAsync();
         var port = LoopbackPorts.BoundPort(operatorHttp);

@@ -4,7 +4,9 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Aegis.TestSupport;
 
@@ -46,6 +48,18 @@ public static class LoopbackPorts
 
         throw new InvalidOperationException($"no free loopback port in [{floor}, {low})");
     }
+
+    /// <summary>A slim application for an in-process fake: HTTP on 127.0.0.1, port chosen at start, warnings only.</summary>
+    public static WebApplication CreateApp()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        return builder.Build();
+    }
+
+    /// <summary>"http://127.0.0.1:{port}" of a started <see cref="CreateApp"/> application.</summary>
+    public static string BaseUrl(WebApplication app) => $"http://127.0.0.1:{BoundPort(app)}";
 
     /// <summary>The port a started Kestrel application bound (its first address, or its first with <paramref name="scheme"/>), for apps listening on port 0.</summary>
     public static int BoundPort(WebApplication app, string? scheme = null)

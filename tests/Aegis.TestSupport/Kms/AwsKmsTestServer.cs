@@ -39,14 +39,11 @@ public sealed class AwsKmsTestServer : IAsyncDisposable
 
     public static async Task<AwsKmsTestServer> StartAsync(string accessKey = "AKIDAEGISKMS", string secretKey = "aegis-kms-secret")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new AwsKmsTestServer(app, accessKey, secretKey);
         app.MapPost("/", server.HandleAsync);
         await app.StartAsync();
-        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}";
+        server.Url = LoopbackPorts.BaseUrl(app);
         return server;
     }
 

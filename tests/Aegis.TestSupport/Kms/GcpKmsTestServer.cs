@@ -37,14 +37,11 @@ public sealed class GcpKmsTestServer : IAsyncDisposable
 
     public static async Task<GcpKmsTestServer> StartAsync(string accessToken = "ya29.aegis-test-token")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new GcpKmsTestServer(app, accessToken);
         app.Map("/v1/{**resource}", server.HandleAsync);
         await app.StartAsync();
-        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}/";
+        server.Url = LoopbackPorts.BaseUrl(app) + "/";
         return server;
     }
 

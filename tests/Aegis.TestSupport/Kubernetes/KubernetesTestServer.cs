@@ -78,10 +78,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     /// <summary>Starts a server with the CRDs in <paramref name="crdFiles"/> registered.</summary>
     public static async Task<KubernetesTestServer> StartAsync(IEnumerable<string>? crdFiles = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new KubernetesTestServer(app);
         foreach (var file in crdFiles ?? [])
         {
@@ -92,7 +89,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
 
         app.Map("/{**path}", (Delegate)server.HandleSafelyAsync);
         await app.StartAsync();
-        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}";
+        server.Url = LoopbackPorts.BaseUrl(app);
         return server;
     }
 

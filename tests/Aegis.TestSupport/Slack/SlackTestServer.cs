@@ -50,10 +50,7 @@ public sealed class SlackTestServer : IAsyncDisposable
 
     public static async Task<SlackTestServer> StartAsync(string botToken = "xoxb-aegis-test")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new SlackTestServer(app, botToken);
         app.MapPost("/api/{method}", server.HandleAsync);
         app.MapPost("/actions/{**rest}", async (HttpContext context) =>
@@ -67,7 +64,7 @@ public sealed class SlackTestServer : IAsyncDisposable
             return Results.Text("invalid_payload", statusCode: StatusCodes.Status400BadRequest);
         });
         await app.StartAsync();
-        server.ApiUrl = new Uri($"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}/api/");
+        server.ApiUrl = new Uri(LoopbackPorts.BaseUrl(app) + "/api/");
         return server;
     }
 

@@ -41,10 +41,7 @@ public sealed class GcsTestServer : IAsyncDisposable
 
     public static async Task<GcsTestServer> StartAsync(string token = "aegis-test-token")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new GcsTestServer(app, token);
         app.MapPost("/upload/storage/v1/b/{bucket}/o", server.InitiateAsync);
         app.MapPut("/upload/storage/v1/b/{bucket}/o", server.UploadAsync);
@@ -75,7 +72,7 @@ public sealed class GcsTestServer : IAsyncDisposable
             }
         });
         await app.StartAsync();
-        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}";
+        server.Url = LoopbackPorts.BaseUrl(app);
         return server;
     }
 
@@ -211,20 +208,10 @@ public sealed class GcsTestServer : IAsyncDisposable
         };
     }
 
-    // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), sent big-endian as GCS does.
+    // Big-endian, as GCS sends it; computed by the same independent reference the KMS fake uses.
     private static byte[] Crc32cBigEndian(byte[] data)
     {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (var i = 0; i < 8; i++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
-            }
-        }
-
-        crc = ~crc;
+        var crc = Kms.GcpKmsTestServer.Crc32C(data);
         return [(byte)(crc >> 24), (byte)(crc >> 16), (byte)(crc >> 8), (byte)crc];
     }
 }

@@ -42,14 +42,11 @@ public sealed class S3TestServer : IAsyncDisposable
 
     public static async Task<S3TestServer> StartAsync(string accessKey = "AKIDAEGISTEST", string secretKey = "aegis-test-secret")
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
+        var app = LoopbackPorts.CreateApp();
         var server = new S3TestServer(app, accessKey, secretKey);
         app.Map("/{bucket}/{**key}", server.HandleAsync);
         await app.StartAsync();
-        server.Url = $"http://127.0.0.1:{LoopbackPorts.BoundPort(app)}";
+        server.Url = LoopbackPorts.BaseUrl(app);
         return server;
     }
 
