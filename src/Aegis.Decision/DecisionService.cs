@@ -3,7 +3,7 @@ using System.Text.Json;
 using Aegis.Decision.Audit;
 using Aegis.Decision.Bundles;
 using Aegis.Decision.Identity;
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
 using Aegis.Decision.Telemetry;
 using Aegis.Policy.Decisions;
 using Aegis.Policy.Identity;
@@ -69,8 +69,6 @@ public sealed record DecisionOutcome(
 /// <summary>The result of reconciling spend: the agent's spend after it, or why it could not be done.</summary>
 public sealed record SpendOutcome(Spend? Spend, string? Reason, string? Message);
 
-/// <summary>Where the decision server's state lives; in-memory for standalone mode, Redis in clusters.</summary>
-public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds);
 
 /// <summary>Reasons the server adds to the engine's.</summary>
 public static class ServerReasons

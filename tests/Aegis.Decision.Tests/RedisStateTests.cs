@@ -1,4 +1,5 @@
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
+using Aegis.State;
 using Aegis.TestSupport;
 
 namespace Aegis.Decision.Tests;

@@ -1,5 +1,5 @@
 using Aegis.Decision.Hosting;
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
 using Aegis.Policy.Bundles;

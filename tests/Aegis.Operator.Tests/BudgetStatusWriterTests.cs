@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
+using Aegis.State;
 using Aegis.Operator.Budgets;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;

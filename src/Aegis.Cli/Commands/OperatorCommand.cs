@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Net;
-using Aegis.Decision.State;
+using Aegis.State;
 using Aegis.Operator.Certificates;
 using Aegis.Operator.Hosting;
 using Aegis.Operator.Injection;

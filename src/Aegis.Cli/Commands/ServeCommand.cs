@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using Aegis.Decision.Hosting;
-using Aegis.Decision.State;
+using Aegis.State;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Signing;

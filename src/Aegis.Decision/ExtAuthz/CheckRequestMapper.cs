@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Aegis.Contracts.Wire;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Policy.Decisions;
 using Aegis.Policy.Values;
@@ -16,10 +17,10 @@ public readonly record struct EnvoyHttpRequest(IReadOnlyDictionary<string, strin
 public static class CheckRequestMapper
 {
     /// <summary>Header carrying the agent token when authorization is needed for the upstream.</summary>
-    public const string TokenHeader = "x-aegis-token";
+    public const string TokenHeader = AegisHeaders.Token;
     public const string ToolHeader = "x-aegis-tool";
-    public const string CostHeader = "x-aegis-cost-estimate";
-    public const string OverrideHeader = "x-aegis-override";
+    public const string CostHeader = AegisHeaders.CostEstimate;
+    public const string OverrideHeader = AegisHeaders.Override;
 
     /// <summary>
     /// Maps <paramref name="check"/>; returns false with a message when the request cannot be understood. The
@@ -39,8 +40,8 @@ public static class CheckRequestMapper
         var extensions = check.Attributes!.ContextExtensions;
         return TryMap(
             new EnvoyHttpRequest(http.Headers, http.Method, http.Host, http.Path, http.RawBody.Memory, http.Body),
-            extensions.TryGetValue("tenant", out var tenant) ? tenant : null,
-            extensions.TryGetValue("agent_id", out var agent) ? agent : null,
+            extensions.TryGetValue(EnvoyContract.TenantExtension, out var tenant) ? tenant : null,
+            extensions.TryGetValue(EnvoyContract.AgentExtension, out var agent) ? agent : null,
             out request,
             out body,
             out error);

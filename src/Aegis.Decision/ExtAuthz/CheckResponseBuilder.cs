@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Aegis.Contracts.Wire;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Decision.Protos.Envoy.Type.V3;
@@ -18,7 +19,7 @@ public static class CheckResponseBuilder
     private const int GrpcUnauthenticated = 16;
 
     /// <summary>The dynamic metadata namespace Envoy's ext_authz filter stores an OK response's metadata under.</summary>
-    public const string MetadataNamespace = "envoy.filters.http.ext_authz";
+    public const string MetadataNamespace = EnvoyContract.ExtAuthzMetadataNamespace;
 
     public const string MetadataDecisionId = "decision_id";
     public const string MetadataEffect = "effect";

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Aegis.Contracts.Wire;
 using Aegis.Decision.ExtAuthz;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
@@ -26,10 +27,10 @@ namespace Aegis.Decision.ExtProc;
 public sealed partial class ExtProcService(DecisionService decisions, ILogger<ExtProcService> logger) : ExternalProcessor.ExternalProcessorBase
 {
     /// <summary>gRPC metadata (the ext_proc grpc_service's initial_metadata) naming the sidecar's tenant, like ext_authz's context extension.</summary>
-    public const string TenantMetadata = "x-aegis-tenant";
+    public const string TenantMetadata = EnvoyContract.TenantMetadata;
 
     /// <summary>gRPC metadata naming the sidecar's agent, like ext_authz's agent_id context extension.</summary>
-    public const string AgentMetadata = "x-aegis-agent-id";
+    public const string AgentMetadata = EnvoyContract.AgentMetadata;
 
     public override async Task Process(IAsyncStreamReader<ProcessingRequest> requestStream, IServerStreamWriter<ProcessingResponse> responseStream, ServerCallContext context)
     {

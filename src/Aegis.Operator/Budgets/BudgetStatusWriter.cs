@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Resources;

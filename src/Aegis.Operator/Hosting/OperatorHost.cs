@@ -1,4 +1,4 @@
-using Aegis.Decision.State;
+using Aegis.Contracts.State;
 using Aegis.Operator.Budgets;
 using Aegis.Operator.Controllers;
 using Aegis.Operator.Injection;

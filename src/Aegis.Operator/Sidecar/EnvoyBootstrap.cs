@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Aegis.Decision.ExtAuthz;
-using Aegis.Decision.ExtProc;
+using Aegis.Contracts.Wire;
 
 namespace Aegis.Operator.Sidecar;
 
@@ -118,7 +117,7 @@ public static class EnvoyBootstrap
     /// <summary>Set on each route (the most specific per-filter config wins, so nothing is left to merging).</summary>
     private static JsonObject ExtAuthzPerRoute(SidecarIdentity identity, bool disableBodyBuffering)
     {
-        var settings = new JsonObject { ["context_extensions"] = new JsonObject { ["tenant"] = identity.Tenant, ["agent_id"] = identity.AgentId } };
+        var settings = new JsonObject { ["context_extensions"] = new JsonObject { [EnvoyContract.TenantExtension] = identity.Tenant, [EnvoyContract.AgentExtension] = identity.AgentId } };
         if (disableBodyBuffering)
         {
             settings["disable_request_body_buffering"] = true;
@@ -157,8 +156,8 @@ public static class EnvoyBootstrap
     {
         var grpc = GrpcService(options);
         grpc["initial_metadata"] = new JsonArray(
-            new JsonObject { ["key"] = ExtProcService.TenantMetadata, ["value"] = identity.Tenant },
-            new JsonObject { ["key"] = ExtProcService.AgentMetadata, ["value"] = identity.AgentId });
+            new JsonObject { ["key"] = EnvoyContract.TenantMetadata, ["value"] = identity.Tenant },
+            new JsonObject { ["key"] = EnvoyContract.AgentMetadata, ["value"] = identity.AgentId });
         return Filter(ExtProcFilter, "filters.http.ext_proc.v3.ExternalProcessor", new JsonObject
         {
             ["grpc_service"] = grpc,
@@ -167,7 +166,7 @@ public static class EnvoyBootstrap
             ["allow_mode_override"] = true,
             ["metadata_options"] = new JsonObject
             {
-                ["forwarding_namespaces"] = new JsonObject { ["untyped"] = new JsonArray(CheckResponseBuilder.MetadataNamespace) },
+                ["forwarding_namespaces"] = new JsonObject { ["untyped"] = new JsonArray(EnvoyContract.ExtAuthzMetadataNamespace) },
             },
             ["processing_mode"] = new JsonObject
             {

@@ -1,4 +1,4 @@
-namespace Aegis.Decision.State;
+namespace Aegis.Contracts.State;
 
 /// <summary>Thrown by a store whose backing service (Redis) cannot be reached; callers deny with budget_store_unavailable.</summary>
 public sealed class StateStoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -77,3 +77,6 @@ public static class BudgetPeriods
         return new DateTimeOffset(localMidnight, zone.GetUtcOffset(localMidnight));
     }
 }
+
+/// <summary>Where the decision server's state lives; in-memory for standalone mode, Redis in clusters.</summary>
+public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds);

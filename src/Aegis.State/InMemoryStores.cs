@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
+using Aegis.Contracts.State;
 
-namespace Aegis.Decision.State;
+namespace Aegis.State;
 
 /// <summary>Budgets in process memory, for standalone mode and a single replica.</summary>
 public sealed class InMemoryBudgetStore : IBudgetStore

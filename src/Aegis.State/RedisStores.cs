@@ -1,7 +1,8 @@
 using System.Globalization;
+using Aegis.Contracts.State;
 using StackExchange.Redis;
 
-namespace Aegis.Decision.State;
+namespace Aegis.State;
 
 /// <summary>
 /// The shared state of a cluster of decision servers in Redis: budgets, rate limits and token ids. Each operation
