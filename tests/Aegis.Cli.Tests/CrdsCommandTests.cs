@@ -55,13 +55,14 @@ public class CrdsCommandTests
         using var dir = new TempDirectory();
         var run = await CliRun.RunAsync("crds", "--out", dir.Path);
         Assert.Equal(0, run.ExitCode);
-        Assert.Equal(4, Directory.GetFiles(dir.Path, "aegis.dev_*.yaml").Length);
+        Assert.Equal(5, Directory.GetFiles(dir.Path, "aegis.dev_*.yaml").Length);
     }
 
     [Theory]
     [InlineData(typeof(AgentPolicy), "agentpolicies", "ap", "Tenant,Mode,Ready,Revision,Age")]
     [InlineData(typeof(AgentBudget), "agentbudgets", "ab", "Tenant,Daily,Monthly,Ready,Revision,Age")]
     [InlineData(typeof(TenantRegion), "tenantregions", "tr", "Tenant,Ready,Revision,Age")]
+    [InlineData(typeof(ToolServer), "toolservers", "ts", "Tenant,Protocol,URL,Ready,Revision,Age")]
     [InlineData(typeof(ApprovalRequest), "approvalrequests", "ar", "Tenant,Agent,Tool,Phase,Age")]
     public void Generate_Kind_HasNamesColumnsStatusAndSchema(Type kind, string plural, string shortName, string columns)
     {

@@ -53,7 +53,15 @@ public class ExtProcTests
           tenant: acme
           daily: "1.00"
           rateLimit: { requestsPerMinute: 60, burst: 3 }
-          prices: [ { tools: ["ehr.*"], perCall: "0.40" } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: ehr, namespace: health }
+        spec:
+          tenant: acme
+          protocol: http
+          url: https://ehr.example.com
+          prices: [ { tools: ["ehr.*"], perCall: "0.30" } ]
         """;
 
     private const string Patient = """{"patient":"Jane Roe","ssn":"123-45-6789","contact":"jane@example.com","note":"MRN-12345678 seen","visits":3,"tags":["a","b"]}""";
@@ -326,17 +334,16 @@ public class ExtProcTests
         }
 
         var spend = await budgets.GetSpendAsync("acme", "payments-bot", TimeZoneInfo.Utc, DateTimeOffset.UtcNow);
-        Assert.Equal(0.40m, spend.Today);
+        Assert.Equal(0.30m, spend.Today);
 
         // Burst 3: ext_authz took one token. Had ext_proc taken any, one of these two would be rate limited.
-        var cheap = new Dictionary<string, string> { ["x-aegis-cost-estimate"] = "0.01" };
         var later = new[]
         {
-            await f.Client.CheckAsync(ServerFixture.Check(token, "ehr.read", Patient, headers: cheap)),
-            await f.Client.CheckAsync(ServerFixture.Check(token, "ehr.read", Patient, headers: cheap)),
+            await f.Client.CheckAsync(ServerFixture.Check(token, "ehr.read", Patient)),
+            await f.Client.CheckAsync(ServerFixture.Check(token, "ehr.read", Patient)),
         };
         Assert.Equal([0, 0], later.Select(r => r.Status.Code));
-        Assert.Equal(0.42m, (await budgets.GetSpendAsync("acme", "payments-bot", TimeZoneInfo.Utc, DateTimeOffset.UtcNow)).Today);
+        Assert.Equal(0.90m, (await budgets.GetSpendAsync("acme", "payments-bot", TimeZoneInfo.Utc, DateTimeOffset.UtcNow)).Today);
     }
 
     [Fact]

@@ -25,6 +25,14 @@ public class RedisStateTests
           tenant: acme
           agents: ["payments-*"]
           daily: "10.00"
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: openai, namespace: fin }
+        spec:
+          tenant: acme
+          protocol: http
+          url: https://openai.example.com
           prices: [ { tools: ["openai.*"], perCall: "0.30" } ]
         ---
         apiVersion: aegis.dev/v1alpha1

@@ -45,6 +45,14 @@ public sealed class ServerFixture : IAsyncDisposable
           agents: ["payments-*"]
           daily: "1.00"
           rateLimit: { requestsPerMinute: 60, burst: 3 }
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: openai, namespace: fin }
+        spec:
+          tenant: acme
+          protocol: http
+          url: https://openai.example.com
           prices: [ { tools: ["openai.*"], perCall: "0.40" } ]
         ---
         apiVersion: aegis.dev/v1alpha1

@@ -36,7 +36,7 @@ public class KubectlTests
         var get = await RunAsync(kubectl!, kubeconfig, "get", "ap", "-A", "-o", "name");
         Assert.Equal(["agentpolicy.aegis.dev/payments", "agentpolicy.aegis.dev/refunds-review", "agentpolicy.aegis.dev/support"], get.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
         var all = await RunAsync(kubectl!, kubeconfig, "get", "aegis", "-A", "-o", "name");
-        Assert.Equal(5, all.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(8, all.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
         var patch = await RunAsync(kubectl!, kubeconfig, "patch", "ap", "payments", "-n", "fintech", "--type", "merge", "-p", """{"spec":{"mode":"shadow"}}""");
         Assert.True(patch.Exit == 0, patch.Out);

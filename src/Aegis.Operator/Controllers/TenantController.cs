@@ -18,7 +18,7 @@ public sealed partial class TenantController : IDisposable
 {
     private static readonly (string Plural, string Kind)[] Kinds =
     [
-        ("agentpolicies", AgentPolicy.KindName), ("agentbudgets", AgentBudget.KindName), ("tenantregions", TenantRegion.KindName),
+        ("agentpolicies", AgentPolicy.KindName), ("agentbudgets", AgentBudget.KindName), ("tenantregions", TenantRegion.KindName), ("toolservers", ToolServer.KindName),
     ];
 
     private readonly IKubernetes _client;

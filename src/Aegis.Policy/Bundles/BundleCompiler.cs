@@ -34,6 +34,7 @@ public static class BundleCompiler
             Policies = [.. mine.OfType<AgentPolicy>().Select(p => new BundlePolicy { Id = p.Id, Spec = p.Spec })],
             Budgets = [.. mine.OfType<AgentBudget>().Select(b => new BundleBudget { Id = b.Id, Spec = b.Spec })],
             Regions = [.. mine.OfType<TenantRegion>().Select(r => new BundleRegion { Id = r.Id, Spec = r.Spec })],
+            ToolServers = [.. mine.OfType<ToolServer>().Select(t => new BundleToolServer { Id = t.Id, Prefix = t.ToolPrefix, Spec = t.Spec })],
             InvalidRegions = [.. (rejected ?? []).Where(r => r.Tenant == tenant && r.Kind == TenantRegion.KindName)
                 .Select(r => r.Id).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
         };

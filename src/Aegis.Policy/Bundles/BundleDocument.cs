@@ -15,6 +15,9 @@ public sealed class BundleDocument
     public List<BundleBudget> Budgets { get; set; } = [];
     public List<BundleRegion> Regions { get; set; } = [];
 
+    /// <summary>The tenant's tool catalog: which hosts are which servers, and how their calls are read and priced.</summary>
+    public List<BundleToolServer> ToolServers { get; set; } = [];
+
     /// <summary>TenantRegion objects of this tenant that failed to load: their presence denies the whole tenant.</summary>
     public List<string> InvalidRegions { get; set; } = [];
 
@@ -47,6 +50,14 @@ public sealed class BundleRegion
 {
     public string Id { get; set; } = "";
     public TenantRegionSpec Spec { get; set; } = new();
+}
+
+/// <summary>One ToolServer in a bundle, with its tool prefix resolved.</summary>
+public sealed class BundleToolServer
+{
+    public string Id { get; set; } = "";
+    public string Prefix { get; set; } = "";
+    public ToolServerSpec Spec { get; set; } = new();
 }
 
 /// <summary>The bundle's <c>.manifest</c> (OPA format).</summary>

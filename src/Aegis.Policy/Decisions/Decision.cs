@@ -18,6 +18,7 @@ public static class DecisionReasons
     public const string RegionConfigInvalid = "region_config_invalid";
     public const string BudgetExhausted = "budget_exhausted";
     public const string ConditionError = "condition_error";
+    public const string ModelNotPriced = "model_not_priced";
 }
 
 /// <summary>What a shadow-mode policy would have decided.</summary>
@@ -57,8 +58,14 @@ public sealed class Decision
     public IReadOnlyList<Redactor> Redactors { get; init; } = [];
     public IReadOnlyList<ShadowResult> Shadow { get; init; } = [];
 
-    /// <summary>The cost charged to budgets for this call (caller's estimate, else the budget's price).</summary>
+    /// <summary>
+    /// The cost reserved against budgets for this call: the ToolServer's price (per call, or the model's token
+    /// prices times the request's input and output limit), raised to the caller's estimate if that is higher.
+    /// </summary>
     public decimal? Cost { get; init; }
+
+    /// <summary>The token prices the reservation was made with, so the call can be settled from its measured usage.</summary>
+    public Tools.ModelPrice? ModelPrice { get; init; }
 
     public ApprovalSpec? Approval { get; init; }
     public IReadOnlyList<BudgetCheck> Budgets { get; init; } = [];

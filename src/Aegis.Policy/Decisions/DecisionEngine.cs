@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
+using Aegis.Policy.Tools;
 
 namespace Aegis.Policy.Decisions;
 
@@ -220,30 +221,10 @@ public static class DecisionEngine
     private static Decision CheckBudgets(EvaluationContext context, Outcome enforced, string reason, List<ShadowResult> shadow)
     {
         var input = context.Input;
-        decimal? cost = input.Cost;
+        var (cost, modelPrice) = Price(context.Set, input);
         List<BudgetCheck>? checks = null;
         List<RateLimitDirective>? limits = null;
         CompiledBudget? exhausted = null;
-        foreach (var budget in context.Set.Budgets)
-        {
-            if (!budget.Agents.IsMatch(input.Agent.Id))
-            {
-                continue;
-            }
-
-            if (cost is null && input.Tool is not null)
-            {
-                foreach (var (tools, perCall) in budget.Prices)
-                {
-                    if (tools.IsMatch(input.Tool))
-                    {
-                        cost = perCall;
-                        break;
-                    }
-                }
-            }
-        }
-
         foreach (var budget in context.Set.Budgets)
         {
             if (!budget.Agents.IsMatch(input.Agent.Id))
@@ -271,7 +252,14 @@ public static class DecisionEngine
             }
         }
 
-        var budgetInfo = (cost, (IReadOnlyList<BudgetCheck>?)checks ?? [], (IReadOnlyList<RateLimitDirective>?)limits ?? []);
+        var budgetInfo = (cost, (IReadOnlyList<BudgetCheck>?)checks ?? [], (IReadOnlyList<RateLimitDirective>?)limits ?? [], modelPrice);
+        if (input.Llm is { } llm && modelPrice is null && checks?.Find(c => c.Daily is not null || c.Monthly is not null) is { } spendLimit)
+        {
+            // A token-metered call nobody priced cannot be reserved for: fail closed rather than let it run free.
+            var message = $"model \"{llm.Model}\" has no price in ToolServer {input.ToolServer ?? "(none)"} spec.models, and budget {spendLimit.Budget} limits this agent's spend";
+            return context.Result(Effect.Deny, DecisionReasons.ModelNotPriced, spendLimit.Budget, null, message, shadow, null, budgetInfo);
+        }
+
         if (exhausted is not null && exhausted.OnExhausted != ExhaustedAction.Throttle)
         {
             var effect = exhausted.OnExhausted == ExhaustedAction.Deny ? Effect.Deny : Effect.ApprovalNeeded;
@@ -287,6 +275,29 @@ public static class DecisionEngine
             ExhaustedAction.ApprovalNeeded => 2,
             _ => 1,
         };
+    }
+
+    /// <summary>
+    /// What the call reserves: for an LLM call the model's token prices times its input tokens and output limit,
+    /// else the ToolServer's per-call price of the tool; the caller's estimate only ever raises it.
+    /// </summary>
+    private static (decimal? Cost, ModelPrice? ModelPrice) Price(PolicySet set, DecisionInput input)
+    {
+        var server = input.ToolServer is { } id ? set.Tools.ById(id) : input.Tool is { } named ? set.Tools.ForTool(named) : null;
+        decimal? priced = null;
+        ModelPrice? modelPrice = null;
+        if (input.Llm is { } llm && server is { MetersTokens: true })
+        {
+            modelPrice = server.PriceOfModel(llm.Model);
+            priced = modelPrice?.CostOf(llm.InputTokens, llm.MaxOutputTokens);
+        }
+
+        if (priced is null && input.Tool is { } tool && server is not null)
+        {
+            priced = server.PriceOf(tool);
+        }
+
+        return (input.Cost is { } claimed && (priced is null || claimed > priced) ? claimed : priced, modelPrice);
     }
 
     private readonly record struct Outcome(Effect Effect, string? Policy, string? Rule, string? Error, List<Redactor>? Sanitizers, ApprovalSpec? Approval);
@@ -312,7 +323,7 @@ public static class DecisionEngine
             string? message,
             List<ShadowResult> shadow,
             List<Redactor>? sanitizers = null,
-            (decimal? Cost, IReadOnlyList<BudgetCheck> Checks, IReadOnlyList<RateLimitDirective> Limits)? budget = null,
+            (decimal? Cost, IReadOnlyList<BudgetCheck> Checks, IReadOnlyList<RateLimitDirective> Limits, ModelPrice? ModelPrice)? budget = null,
             ApprovalSpec? approval = null)
         {
             JsonNode? redacted = null;
@@ -337,6 +348,7 @@ public static class DecisionEngine
                 Redactors = effect == Effect.Sanitize && sanitizers is not null ? sanitizers : [],
                 Shadow = shadow,
                 Cost = budget?.Cost ?? Input.Cost,
+                ModelPrice = budget?.ModelPrice,
                 Approval = effect == Effect.ApprovalNeeded ? approval : null,
                 Budgets = budget?.Checks ?? [],
                 RateLimits = budget?.Limits ?? [],

@@ -10,6 +10,9 @@ public sealed record AgentIdentity(string Id, string? Org = null, IReadOnlyList<
 /// <summary>An HTTP egress request (host may carry a port; path may carry a query, which matching ignores).</summary>
 public sealed record EgressRequest(string Method, string Host, string Path, IReadOnlyDictionary<string, string>? Headers = null);
 
+/// <summary>An LLM API request as read off the wire: the model, its input tokens as counted, and the output tokens it may produce.</summary>
+public sealed record LlmRequest(string Model, long InputTokens, long MaxOutputTokens);
+
 /// <summary>Live spend of the agent, supplied by the caller (the decision server reads it from the budget store).</summary>
 public sealed record BudgetState(decimal SpentToday, decimal SpentThisMonth);
 
@@ -25,7 +28,16 @@ public sealed record DecisionInput
 
     public EgressRequest? Request { get; init; }
 
-    /// <summary>The caller's cost estimate for this call, in USD.</summary>
+    /// <summary>The ToolServer (namespace/name) whose traffic this call is, when it was read off the wire.</summary>
+    public string? ToolServer { get; init; }
+
+    /// <summary>For calls to an LLM provider: what the request asks for, which the reservation is priced from.</summary>
+    public LlmRequest? Llm { get; init; }
+
+    /// <summary>
+    /// The caller's cost estimate for this call, in USD. It may only raise the reservation priced from the
+    /// ToolServer, never lower it: the agent is not believed about what its calls cost.
+    /// </summary>
     public decimal? Cost { get; init; }
 
     /// <summary>The region the decision server runs in.</summary>
@@ -114,6 +126,17 @@ public sealed record DecisionInput
                 budget = new BudgetState(OptionalMoney(b, "spentToday", "budget.") ?? 0, OptionalMoney(b, "spentThisMonth", "budget.") ?? 0);
             }
 
+            LlmRequest? llm = null;
+            if (json.TryGetProperty("llm", out var l) && l.ValueKind != JsonValueKind.Null)
+            {
+                if (l.ValueKind != JsonValueKind.Object)
+                {
+                    throw new InputException("llm", "must be an object with model, inputTokens and maxOutputTokens");
+                }
+
+                llm = new LlmRequest(RequiredString(l, "model", "llm."), Count(l, "inputTokens"), Count(l, "maxOutputTokens"));
+            }
+
             input = new DecisionInput
             {
                 Tenant = tenant,
@@ -121,6 +144,8 @@ public sealed record DecisionInput
                 Tool = tool,
                 Args = args,
                 Request = request,
+                ToolServer = OptionalString(json, "toolServer", ""),
+                Llm = llm,
                 Cost = OptionalMoney(json, "cost", ""),
                 Region = OptionalString(json, "region", ""),
                 Now = now,
@@ -147,6 +172,11 @@ public sealed record DecisionInput
 
         return value.ValueKind == JsonValueKind.String ? value.GetString() : throw new InputException(prefix + name, "must be a string");
     }
+
+    private static long Count(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var count) && count >= 0
+            ? count
+            : throw new InputException("llm." + name, "is required, a whole number of tokens (0 or more)");
 
     private static decimal? OptionalMoney(JsonElement obj, string name, string prefix)
     {

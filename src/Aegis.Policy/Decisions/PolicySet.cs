@@ -3,6 +3,7 @@ using Aegis.Policy.Conditions;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
+using Aegis.Policy.Tools;
 using Aegis.Policy.Values;
 
 namespace Aegis.Policy.Decisions;
@@ -52,7 +53,6 @@ public sealed class CompiledBudget
     public ThrottleSpec? Throttle { get; init; }
     public RateLimitSpec? RateLimit { get; init; }
     public ApprovalSpec? Approval { get; init; }
-    public required (GlobSet Tools, decimal PerCall)[] Prices { get; init; }
 }
 
 /// <summary>The tenant's residency rules, intersected over its TenantRegion objects.</summary>
@@ -92,6 +92,9 @@ public sealed class PolicySet
     public required CompiledPolicy[] Policies { get; init; }
     public required CompiledBudget[] Budgets { get; init; }
     public CompiledRegion? Region { get; init; }
+
+    /// <summary>The tenant's ToolServers: which hosts are which servers, how their calls are read and priced.</summary>
+    public ToolCatalog Tools { get; init; } = ToolCatalog.Empty;
 
     /// <summary>Ids of TenantRegion objects that failed to compile; any entry denies the tenant.</summary>
     public required string[] InvalidRegions { get; init; }
@@ -229,6 +232,7 @@ public sealed class PolicySet
             Policies = policies,
             Budgets = budgets,
             Region = region,
+            Tools = Compile(() => ToolCatalog.Compile(document.ToolServers), document.Tenant, "toolServers"),
             InvalidRegions = [.. document.InvalidRegions],
         };
     }
@@ -305,8 +309,6 @@ public sealed class PolicySet
         Throttle = budget.Spec.Throttle,
         RateLimit = budget.Spec.RateLimit,
         Approval = budget.Spec.Approval,
-        Prices = [.. (budget.Spec.Prices ?? []).Select((p, i) =>
-            (Compile(() => GlobSet.Of(p.Tools), budget.Id, $"spec.prices[{i}].tools"), ParseMoney(p.PerCall, budget.Id, $"spec.prices[{i}].perCall")!.Value))],
     };
 
     private static decimal? ParseMoney(string? text, string id, string field) =>

@@ -15,6 +15,7 @@ public static class ManifestLoader
         [AgentBudget.KindName] = () => new AgentBudget(),
         [TenantRegion.KindName] = () => new TenantRegion(),
         [ApprovalRequest.KindName] = () => new ApprovalRequest(),
+        [ToolServer.KindName] = () => new ToolServer(),
     };
 
     /// <summary>True for table-driven test files (<c>*_test.yaml</c>), which folders skip.</summary>

@@ -28,6 +28,15 @@ public static partial class ResourceValidator
     [GeneratedRegex(ResourcePatterns.Method)]
     private static partial Regex Method();
 
+    [GeneratedRegex(ResourcePatterns.ServerUrl)]
+    private static partial Regex ServerUrl();
+
+    [GeneratedRegex(ResourcePatterns.ToolPrefix)]
+    private static partial Regex ToolPrefix();
+
+    [GeneratedRegex(ResourcePatterns.ToolName)]
+    private static partial Regex ToolName();
+
     [GeneratedRegex(ResourcePatterns.Sha256Hex)]
     private static partial Regex Sha256Hex();
 
@@ -48,6 +57,9 @@ public static partial class ResourceValidator
                 break;
             case ApprovalRequest a:
                 ValidateApprovalRequest(a.Spec, error);
+                break;
+            case ToolServer t:
+                ValidateToolServer(t, error);
                 break;
         }
     }
@@ -298,6 +310,77 @@ public static partial class ResourceValidator
             }
         }
 
+        if (spec.Prices is not null)
+        {
+            error("spec.prices", "prices moved to ToolServer: list them under spec.prices of the ToolServer whose tools they price (docs/toolservers.md)");
+        }
+    }
+
+    private static void ValidateToolServer(ToolServer server, Action<string, string> error)
+    {
+        var spec = server.Spec;
+        ValidateTenant(spec.Tenant, error);
+        if (string.IsNullOrEmpty(spec.Url))
+        {
+            error("spec.url", "is required (the upstream, such as https://mcp.example.com/mcp)");
+        }
+        else if (!Uri.TryCreate(spec.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https") || !ServerUrl().IsMatch(spec.Url))
+        {
+            error("spec.url", $"must be an absolute http or https URL without user info, query or fragment, got \"{spec.Url}\"");
+        }
+
+        for (var i = 0; i < (spec.Hosts?.Count ?? 0); i++)
+        {
+            if (!HostPattern.TryCompile(spec.Hosts![i], out _, out var hostError))
+            {
+                error($"spec.hosts[{i}]", hostError);
+            }
+        }
+
+        if (spec.ToolPrefix is { } prefix && !ToolPrefix().IsMatch(prefix))
+        {
+            error("spec.toolPrefix", $"must be at most 64 letters, digits, '_', '.' or '-', got \"{prefix}\"");
+        }
+
+        var llm = spec.Protocol is ToolProtocol.OpenAI or ToolProtocol.Anthropic;
+        if (spec.Operations is not null && spec.Protocol != ToolProtocol.Http)
+        {
+            error("spec.operations", "are only allowed when protocol is http (the other protocols name their calls themselves)");
+        }
+
+        var operations = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < (spec.Operations?.Count ?? 0); i++)
+        {
+            var op = spec.Operations![i];
+            var path = $"spec.operations[{i}]";
+            if (!ToolName().IsMatch(op.Name))
+            {
+                error($"{path}.name", $"must be 1-128 letters, digits, '_', '.' or '-', got \"{op.Name}\"");
+            }
+            else if (operations.TryGetValue(op.Name, out var first))
+            {
+                error($"{path}.name", $"duplicate operation \"{op.Name}\" (also spec.operations[{first}])");
+            }
+            else
+            {
+                operations[op.Name] = i;
+            }
+
+            if (!Method().IsMatch(op.Method.ToUpperInvariant()) || op.Method == "*")
+            {
+                error($"{path}.method", $"must be an HTTP method such as GET or POST, got \"{op.Method}\"");
+            }
+
+            if (op.Path is not { Length: > 0 } opPath || opPath[0] != '/')
+            {
+                error($"{path}.path", $"must start with '/', got \"{op.Path}\"");
+            }
+            else if (!Glob.TryCompile(opPath, ignoreCase: false, out _, out var globError))
+            {
+                error($"{path}.path", $"\"{opPath}\" {globError}");
+            }
+        }
+
         for (var i = 0; i < (spec.Prices?.Count ?? 0); i++)
         {
             var price = spec.Prices![i];
@@ -308,6 +391,42 @@ public static partial class ResourceValidator
 
             ValidateGlobs(price.Tools, $"spec.prices[{i}].tools", ignoreCase: false, error);
             ValidateMoney(price.PerCall, $"spec.prices[{i}].perCall", error);
+            foreach (var tool in price.Tools)
+            {
+                if (!tool.StartsWith(server.ToolPrefix, StringComparison.Ordinal) && !tool.StartsWith('*'))
+                {
+                    error($"spec.prices[{i}].tools", $"\"{tool}\" is not a tool of this server: its tools are named {server.ToolPrefix}<name>");
+                }
+            }
+        }
+
+        if (spec.Models is not null && !llm)
+        {
+            error("spec.models", "are only allowed when protocol is openai or anthropic");
+        }
+
+        for (var i = 0; i < (spec.Models?.Count ?? 0); i++)
+        {
+            var model = spec.Models![i];
+            if (!Glob.TryCompile(model.Match, ignoreCase: false, out _, out var globError))
+            {
+                error($"spec.models[{i}].match", $"\"{model.Match}\" {globError}");
+            }
+
+            ValidateMoney(model.InputPer1M, $"spec.models[{i}].inputPer1M", error);
+            ValidateMoney(model.OutputPer1M, $"spec.models[{i}].outputPer1M", error);
+        }
+
+        if (spec.MaxOutputTokens is { } max)
+        {
+            if (!llm)
+            {
+                error("spec.maxOutputTokens", "is only allowed when protocol is openai or anthropic");
+            }
+            else if (max < 1)
+            {
+                error("spec.maxOutputTokens", "must be at least 1");
+            }
         }
     }
 

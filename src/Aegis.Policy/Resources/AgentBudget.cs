@@ -27,6 +27,7 @@ public enum ExhaustedAction
 [CelValidation("has(self.daily) || has(self.monthly) || has(self.rateLimit)", "set daily, monthly or rateLimit")]
 [CelValidation("self.onExhausted != 'throttle' || has(self.throttle)", "throttle is required when onExhausted is throttle")]
 [CelValidation("self.onExhausted != 'approval_needed' || has(self.approval)", "approval is required when onExhausted is approval_needed")]
+[CelValidation("!has(self.prices)", "prices moved to ToolServer: list them under spec.prices of the ToolServer whose tools they price")]
 public sealed class AgentBudgetSpec
 {
     [Schema(Required = true, Pattern = ResourcePatterns.DnsLabel)]
@@ -48,6 +49,9 @@ public sealed class AgentBudgetSpec
     public ExhaustedAction OnExhausted { get; set; } = ExhaustedAction.Deny;
     public ThrottleSpec? Throttle { get; set; }
     public RateLimitSpec? RateLimit { get; set; }
+
+    /// <summary>Refused: prices live on ToolServers now. Kept in the model so an old manifest gets a message saying so.</summary>
+    [Schema(Description = "Refused: prices moved to ToolServer spec.prices.")]
     public List<PriceSpec>? Prices { get; set; }
     public ApprovalSpec? Approval { get; set; }
 }
@@ -69,7 +73,7 @@ public sealed class RateLimitSpec
     public int? Burst { get; set; }
 }
 
-/// <summary>Cost per call for tools, used when the caller sends no estimate.</summary>
+/// <summary>Cost of one call of the tools matching a glob, decimal USD (ToolServer spec.prices).</summary>
 public sealed class PriceSpec
 {
     [Schema(Required = true, MinItems = 1)]

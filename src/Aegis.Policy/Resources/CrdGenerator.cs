@@ -12,7 +12,7 @@ namespace Aegis.Policy.Resources;
 public static class CrdGenerator
 {
     /// <summary>The kinds, in file order.</summary>
-    public static readonly Type[] Kinds = [typeof(AgentPolicy), typeof(AgentBudget), typeof(TenantRegion), typeof(ApprovalRequest)];
+    public static readonly Type[] Kinds = [typeof(AgentPolicy), typeof(AgentBudget), typeof(TenantRegion), typeof(ToolServer), typeof(ApprovalRequest)];
 
     /// <summary>File name and YAML of every CRD.</summary>
     public static IEnumerable<(string FileName, string Yaml)> GenerateAll() =>
@@ -176,6 +176,7 @@ public static class CrdGenerator
         nameof(AgentPolicy) => "What an agent may do: rules over tool calls and HTTP egress.",
         nameof(AgentBudget) => "Per-agent spend limits and rate limits.",
         nameof(TenantRegion) => "Data residency: which regions a tenant may run and send data in.",
+        nameof(ToolServer) => "Where tools live and how their calls are read off the wire: an MCP server, LLM provider or HTTP API.",
         _ => "A pending human decision on one exact call.",
     };
 

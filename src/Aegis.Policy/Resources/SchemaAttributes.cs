@@ -11,6 +11,9 @@ public static class ResourcePatterns
     public const string Duration = "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$";
     public const string Sha256Hex = "^[0-9a-f]{64}$";
     public const string Method = "^([A-Za-z]+|\\*)$";
+    public const string ServerUrl = "^https?://[^/?#@\\s]+(/[^?#\\s]*)?$";
+    public const string ToolPrefix = "^[A-Za-z0-9_.-]{0,64}$";
+    public const string ToolName = "^[A-Za-z0-9_.-]{1,128}$";
 }
 
 /// <summary>OpenAPI facts about a property that its C# type does not carry.</summary>

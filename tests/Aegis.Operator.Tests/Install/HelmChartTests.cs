@@ -46,7 +46,7 @@ public partial class HelmChartTests
         var copied = Directory.GetFiles(Path.Combine(RepositoryPaths.Root, folder), "aegis.dev_*.yaml").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
 
         Assert.Equal(generated, copied);
-        Assert.Equal(4, copied.Count);
+        Assert.Equal(5, copied.Count);
         foreach (var name in copied)
         {
             Assert.True(
@@ -221,8 +221,8 @@ public partial class HelmChartTests
         var rules = RuleLine().Matches(render.Out).Select(m => m.Value.Trim()).ToList();
         Assert.Equal(
             [
-                """resources: ["agentpolicies", "agentbudgets", "tenantregions"]|verbs: ["list", "watch"]""",
-                """resources: ["agentpolicies/status", "agentbudgets/status", "tenantregions/status"]|verbs: ["patch"]""",
+                """resources: ["agentpolicies", "agentbudgets", "tenantregions", "toolservers"]|verbs: ["list", "watch"]""",
+                """resources: ["agentpolicies/status", "agentbudgets/status", "tenantregions/status", "toolservers/status"]|verbs: ["patch"]""",
                 """resources: ["approvalrequests"]|verbs: ["get", "list", "watch", "create", "delete"]""",
                 """resources: ["approvalrequests/status"]|verbs: ["patch"]""",
                 """resources: ["events"]|verbs: ["create"]""",

@@ -51,7 +51,7 @@ public class KustomizeTests
         Assert.Contains("--configmaps", Args(op));
         Assert.Contains("--bundle-url=http://aegis-operator.aegis-system.svc:8080/bundles/{tenant}", Args(decision));
         Assert.DoesNotContain("kind: PodDisruptionBudget", built, StringComparison.Ordinal);
-        Assert.Equal(4, HelmChartTests.Documents(built).Count(d => d.Kind == "CustomResourceDefinition"));
+        Assert.Equal(5, HelmChartTests.Documents(built).Count(d => d.Kind == "CustomResourceDefinition"));
     }
 
     [Fact]

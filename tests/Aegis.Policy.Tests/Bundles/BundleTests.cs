@@ -18,7 +18,12 @@ public class BundleTests
           apiVersion: aegis.dev/v1alpha1
           kind: AgentBudget
           metadata: { name: budget, namespace: team }
-          spec: { tenant: acme, daily: "20.00", prices: [ { tools: ["a.*"], perCall: "0.01" } ] }
+          spec: { tenant: acme, daily: "20.00" }
+          ---
+          apiVersion: aegis.dev/v1alpha1
+          kind: ToolServer
+          metadata: { name: a, namespace: team }
+          spec: { tenant: acme, protocol: mcp, url: "https://a.example.com/mcp", prices: [ { tools: ["a.*"], perCall: "0.01" } ] }
           ---
           apiVersion: aegis.dev/v1alpha1
           kind: TenantRegion
@@ -87,7 +92,7 @@ public class BundleTests
         Assert.Equal("acme", result.Bundle!.Tenant);
         Assert.Equal(content.Revision, result.Bundle.Revision);
         Assert.Equal(TestKeys.Signer.KeyId, result.Bundle.KeyId);
-        Assert.Equal(["team/budget", "default/b-policy", "z/a-policy", "team/region"], result.Bundle.Manifest.Metadata.Sources.Select(s => s.Id));
+        Assert.Equal(["team/budget", "default/b-policy", "z/a-policy", "team/region", "team/a"], result.Bundle.Manifest.Metadata.Sources.Select(s => s.Id));
         Assert.Equal(["default/b-policy", "z/a-policy"], result.Bundle.Document.Policies.Select(p => p.Id));
         Assert.Equal("args.x > 1.0", result.Bundle.Document.Policies[1].Spec.Rules[0].When);
     }

@@ -83,8 +83,16 @@ public class RegionAndBudgetTests
           daily: "20.00"
           monthly: "400.00"
           onExhausted: {{onExhausted}}
-          prices: [ { tools: ["openai.*"], perCall: "0.50" } ]
         {{extra}}
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: openai }
+        spec:
+          tenant: acme
+          protocol: http
+          url: https://openai.example.com
+          prices: [ { tools: ["openai.*"], perCall: "0.50" } ]
         ---
 
         """;
