@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using Aegis.Decision.Audit;
 using Aegis.Decision.Bundles;
+using Aegis.Decision.Calls;
+using Aegis.Decision.ExtAuthz;
 using Aegis.Decision.Identity;
 using Aegis.Contracts.State;
 using Aegis.Decision.Telemetry;
@@ -24,10 +26,23 @@ public sealed record DecisionRequest
     public string? ExpectedTenant { get; init; }
 
     public string? ExpectedAgent { get; init; }
+
+    /// <summary>
+    /// The request as the sidecar or the gateway observed it. When set, the tool, its arguments and the destination
+    /// are read from it (<see cref="CallReader"/>), and <see cref="Tool"/>, <see cref="Args"/> and <see cref="Request"/>
+    /// are ignored: on this path nothing the agent claims about its call is an input.
+    /// </summary>
+    public ObservedRequest? Observed { get; init; }
+
+    /// <summary>The tool as a cooperative caller (<c>POST /v1/decide</c>) states it.</summary>
     public string? Tool { get; init; }
+
     public JsonElement? Args { get; init; }
     public EgressRequest? Request { get; init; }
+
+    /// <summary>A cost estimate; it may raise the reservation priced from the ToolServer, never lower it.</summary>
     public decimal? Cost { get; init; }
+
     public string? TraceParent { get; init; }
 }
 
@@ -64,10 +79,20 @@ public sealed record DecisionOutcome(
     AgentToken? Agent,
     TimeSpan? RetryAfter = null,
     string? ApprovalRequest = null,
-    string? ApprovalError = null);
+    string? ApprovalError = null)
+{
+    /// <summary>
+    /// The call as read off the wire (sidecar and gateway path), so the front end can answer in its protocol; it owns
+    /// the parsed body the arguments point into: the front end disposes it after answering.
+    /// </summary>
+    public ObservedCall? Call { get; init; }
 
-/// <summary>The result of reconciling spend: the agent's spend after it, or why it could not be done.</summary>
-public sealed record SpendOutcome(Spend? Spend, string? Reason, string? Message);
+    /// <summary>The id the call's cost was reserved under, when budgets reserved any: settle it with <see cref="DecisionService.SettleAsync"/>.</summary>
+    public string? ReservationId { get; init; }
+}
+
+/// <summary>The result of settling a reservation: what the store did, or why it could not be asked.</summary>
+public sealed record SettlementOutcome(Settlement? Settlement, string? Reason, string? Message);
 
 
 /// <summary>Reasons the server adds to the engine's.</summary>
@@ -86,14 +111,19 @@ public static class ServerReasons
     public const string TokenReplayed = "token_replayed";
     public const string RequestMalformed = "request_malformed";
     public const string RedactionUnavailable = "redaction_unavailable";
+    public const string ReservationUnknown = "reservation_unknown";
+    public const string ReservationSettled = "reservation_already_settled";
+
+    /// <summary>The issuer recorded for an agent identified by its sidecar's configuration rather than a token.</summary>
+    public const string SidecarIssuer = "aegis-sidecar";
 }
 
 /// <summary>Optional collaborators of <see cref="DecisionService"/>.</summary>
 public sealed record DecisionExtensions(Approvals.IApprovalFiler? Approvals = null);
 
 /// <summary>
-/// The request path shared by both front ends: identify the agent, find its tenant's bundle, read live spend,
-/// decide, then reserve budget and rate-limit tokens. Every failure is a denial with a named reason.
+/// The request path shared by every front end: identify the agent, find its tenant's bundle, read the call off the
+/// wire, decide, then reserve budget and rate-limit tokens. Every failure is a denial with a named reason.
 /// </summary>
 public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region, AuditLog? audit = null, DecisionExtensions? extensions = null)
 {
@@ -128,7 +158,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             catch (AuditUnavailableException e)
             {
                 // A decision that cannot be recorded is not made.
-                outcome = Deny(decisionId, ServerReasons.AuditUnavailable, e.Message, outcome.Agent, outcome.Revision);
+                outcome = Deny(decisionId, ServerReasons.AuditUnavailable, e.Message, outcome.Agent, outcome.Revision) with { Call = outcome.Call };
             }
         }
 
@@ -141,56 +171,97 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
         if (span is not null)
         {
-            span.SetTag("aegis.decision_id", decisionId);
-            span.SetTag("aegis.tenant", outcome.Agent?.Tenant);
-            span.SetTag("aegis.agent_id", outcome.Agent?.AgentId);
-            span.SetTag("aegis.tool", request.Tool ?? request.Request?.Host);
-            span.SetTag("aegis.policy_version", outcome.Revision);
-            span.SetTag("aegis.cost_estimate", outcome.Decision?.Cost is { } cost ? Money.Format(cost) : null);
-            span.SetTag("aegis.effect", effect);
-            span.SetTag("aegis.rule", outcome.Rule is null ? outcome.Policy : $"{outcome.Policy}/{outcome.Rule}");
-            span.SetTag("aegis.reason", outcome.Reason);
-            span.SetTag("aegis.shadow_effect", outcome.Decision?.Shadow is { Count: > 0 } s ? string.Join(",", s.Select(x => $"{x.Policy}={DecisionJson.EffectName(x.Effect)}")) : null);
-            span.SetStatus(outcome.Kind == OutcomeKind.Allowed ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
+            Tag(span, outcome, request, effect);
         }
 
         return outcome;
     }
 
+    private static void Tag(Activity span, DecisionOutcome outcome, DecisionRequest request, string effect)
+    {
+        var call = outcome.Call;
+        var tool = call?.Tool ?? (request.Observed is null ? request.Tool : null);
+        span.SetTag("aegis.decision_id", outcome.DecisionId);
+        span.SetTag("aegis.tenant", outcome.Agent?.Tenant);
+        span.SetTag("aegis.agent_id", outcome.Agent?.AgentId);
+        span.SetTag("aegis.tool", tool ?? request.Observed?.Authority ?? request.Request?.Host);
+        span.SetTag("aegis.policy_version", outcome.Revision);
+        span.SetTag("aegis.cost_estimate", outcome.Decision?.Cost is { } cost ? Money.Format(cost) : null);
+        span.SetTag("aegis.effect", effect);
+        span.SetTag("aegis.rule", outcome.Rule is null ? outcome.Policy : $"{outcome.Policy}/{outcome.Rule}");
+        span.SetTag("aegis.reason", outcome.Reason);
+        span.SetTag("aegis.tool_server", call?.Server?.Id);
+        span.SetTag("aegis.shadow_effect", outcome.Decision?.Shadow is { Count: > 0 } s ? string.Join(",", s.Select(x => $"{x.Policy}={DecisionJson.EffectName(x.Effect)}")) : null);
+
+        // OpenTelemetry GenAI and MCP semantic conventions (REFERENCE.md §13).
+        span.SetTag("gen_ai.agent.id", outcome.Agent?.AgentId);
+        if (tool is not null)
+        {
+            span.SetTag("gen_ai.tool.name", tool);
+        }
+
+        if (call?.Llm is { } llm)
+        {
+            span.SetTag("gen_ai.operation.name", tool?.EndsWith("embeddings", StringComparison.Ordinal) == true ? "embeddings" : "chat");
+            span.SetTag("gen_ai.provider.name", call.Server!.Protocol == ToolProtocol.Anthropic ? "anthropic" : "openai");
+            span.SetTag("gen_ai.request.model", llm.Model);
+            span.SetTag("aegis.usage.input_tokens_estimate", llm.InputTokens);
+            span.SetTag("aegis.usage.output_tokens_limit", llm.MaxOutputTokens);
+        }
+        else if (tool is not null)
+        {
+            span.SetTag("gen_ai.operation.name", "execute_tool");
+        }
+
+        if (call?.McpMethod is { } method)
+        {
+            span.SetTag("mcp.method.name", method);
+            span.SetTag("jsonrpc.request.id", call.McpId);
+            span.SetTag("mcp.session.id", request.Observed?.Header("mcp-session-id"));
+        }
+
+        span.SetStatus(outcome.Kind == OutcomeKind.Allowed ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
+    }
+
     private async Task<DecisionOutcome> DecideCoreAsync(string decisionId, DecisionRequest request, CancellationToken cancellationToken)
     {
-        var check = tokens.Validate(request.Token);
-        if (check.Token is not { } agent)
+        var (agent, refused) = await IdentifyAsync(decisionId, request, cancellationToken).ConfigureAwait(false);
+        if (refused is not null)
         {
-            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
+            // Read the call with the sidecar's tenant's catalog, when there is one, only to refuse in its protocol.
+            return request.Observed is { } unidentified && request.ExpectedTenant is { } expected && bundles.Get(expected) is { } theirs
+                ? refused with { Call = CallReader.Read(unidentified, theirs.Policies.Tools) }
+                : refused;
         }
 
+        if (Admit(decisionId, request, agent!, out var bundle) is { } notAdmitted)
+        {
+            return notAdmitted;
+        }
+
+        var call = request.Observed is { } observed ? CallReader.Read(observed, bundle.Policies.Tools) : null;
         try
         {
-            if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
-            {
-                return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent);
-            }
-
-            if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
-            {
-                return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent);
-            }
+            var outcome = await DecideCallAsync(decisionId, request, agent!, bundle, call, cancellationToken).ConfigureAwait(false);
+            return outcome with { Call = call };
         }
-        catch (StateStoreUnavailableException e)
+        catch
         {
-            // A single-use token cannot be consumed safely without the shared store: refuse rather than risk a replay.
-            return Deny(decisionId, ServerReasons.TokenStoreUnavailable, e.Message, agent);
+            call?.Dispose();
+            throw;
         }
+    }
 
-        if (Admit(decisionId, request, agent, out var bundle) is { } refused)
+    private async Task<DecisionOutcome> DecideCallAsync(string decisionId, DecisionRequest request, AgentToken agent, ActiveBundle bundle, ObservedCall? call, CancellationToken cancellationToken)
+    {
+        if (call is { Kind: CallKind.Refused })
         {
-            return refused;
+            return Deny(decisionId, call.Reason!, call.Message!, agent, bundle.Revision);
         }
 
         var now = time.GetUtcNow();
         var policies = bundle.Policies;
-        var input = Input(request, agent, now);
+        var input = Input(request, agent, now, call);
 
         // Decide once without spend; only a call that budgets apply to reads the store, and is decided again
         // with the live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
@@ -215,15 +286,17 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         var outcome = FromDecision(decisionId, decision, agent);
         if (decision.Effect == Effect.ApprovalNeeded && request.OverrideToken is { } overrideToken)
         {
-            return await ApplyOverrideAsync(outcome, overrideToken, agent, request, cancellationToken).ConfigureAwait(false);
+            return await ApplyOverrideAsync(outcome, overrideToken, agent, input, cancellationToken).ConfigureAwait(false);
         }
 
         if (outcome.Kind == OutcomeKind.ApprovalRequired && extensions?.Approvals is { } approvals)
         {
             // Still refused either way; filing only tells the agent which ApprovalRequest to wait for.
-            var filing = request.Tool is { } tool
-                ? await approvals.FileAsync(request.Token!, tool, request.Args, decision.Policy, decision.Rule, cancellationToken).ConfigureAwait(false)
-                : new Approvals.ApprovalFiling(null, "only tool calls can be approved (an egress request has no x-aegis-tool)");
+            var filing = input.Tool is not { } tool
+                ? new Approvals.ApprovalFiling(null, "only tool calls can be approved (this request is plain egress)")
+                : request.Token is not { } agentToken
+                    ? new Approvals.ApprovalFiling(null, "filing an ApprovalRequest needs the agent's token (x-aegis-token)")
+                    : await approvals.FileAsync(agentToken, tool, input.Args, decision.Policy, decision.Rule, cancellationToken).ConfigureAwait(false);
             return outcome with { ApprovalRequest = filing.Name, ApprovalError = filing.Error };
         }
 
@@ -239,6 +312,12 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return outcome;
         }
 
+        return await ChargeAsync(outcome, decision, agent, budget, zone, now, bundle.Revision, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes the rate-limit tokens and reserves the cost of an allowed, budgeted call; a refusal says which.</summary>
+    private async Task<DecisionOutcome> ChargeAsync(DecisionOutcome outcome, Aegis.Policy.Decisions.Decision decision, AgentToken agent, CompiledBudget? budget, TimeZoneInfo zone, DateTimeOffset now, string revision, CancellationToken cancellationToken)
+    {
         try
         {
             foreach (var limit in decision.RateLimits)
@@ -253,26 +332,26 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             if (decision.Cost is { } cost && cost > 0 && !decision.Budgets.Any(b => b.Exhausted))
             {
                 // The engine checked the spend it was given; the store checks and adds atomically, so a
-                // concurrent replica that reserved first wins and this call is refused.
+                // concurrent replica that reserved first wins and this call is refused. The decision id is the
+                // reservation id: the sidecar settles the call by it once it has seen the usage.
                 var limits = new BudgetLimits(
                     decision.Budgets.Min(b => b.Daily),
                     decision.Budgets.Min(b => b.Monthly),
                     zone);
-                var reservation = await state.Budgets.ReserveAsync(agent.Tenant, agent.AgentId, cost, limits, now, cancellationToken).ConfigureAwait(false);
-                if (reservation.Reserved)
-                {
-                    telemetry.RecordSpend(agent.Tenant, agent.AgentId, cost);
-                }
-                else
+                var reservation = await state.Budgets.ReserveAsync(agent.Tenant, agent.AgentId, cost, limits, now, outcome.DecisionId, cancellationToken).ConfigureAwait(false);
+                if (!reservation.Reserved)
                 {
                     var (_, _, dayEnd, _) = BudgetPeriods.For(now, zone);
                     return outcome with { Kind = OutcomeKind.Limited, Effect = Effect.Deny, Reason = DecisionReasons.BudgetExhausted, Policy = budget!.Id, Rule = null, RetryAfter = dayEnd - now, Message = "the budget was spent by a concurrent call" };
                 }
+
+                telemetry.RecordSpend(agent.Tenant, agent.AgentId, cost);
+                return outcome with { ReservationId = outcome.DecisionId };
             }
         }
         catch (StateStoreUnavailableException e)
         {
-            return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
+            return Deny(outcome.DecisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, revision);
         }
 
         return outcome;
@@ -283,23 +362,106 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     /// apply to a call that ext_authz already decided and charged. It reads and changes no state: no jti is consumed
     /// or looked up, no spend is read or reserved, no rate-limit token is taken, no override is consumed, and nothing
     /// is audited or counted, so a call is never charged twice. Budgets are checked against zero spend, so a budget
-    /// can only change the effect where it changed ext_authz's as well.
+    /// can only change the effect where it changed ext_authz's as well. The caller disposes the outcome's call.
     /// </summary>
     public DecisionOutcome DecidePolicyOnly(DecisionRequest request, string decisionId)
     {
         ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            var (agent, refusal) = Identify(request);
+            if (refusal is not null)
+            {
+                return refusal with { DecisionId = decisionId };
+            }
+
+            if (Admit(decisionId, request, agent!, out var bundle) is { } refused)
+            {
+                return refused;
+            }
+
+            var call = request.Observed is { } observed ? CallReader.Read(observed, bundle.Policies.Tools) : null;
+            if (call is { Kind: CallKind.Refused })
+            {
+                return Deny(decisionId, call.Reason!, call.Message!, agent, bundle.Revision) with { Call = call };
+            }
+
+            return FromDecision(decisionId, DecisionEngine.Decide(bundle.Policies, Input(request, agent!, time.GetUtcNow(), call)), agent!) with { Call = call };
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return Deny(decisionId, "internal_error", e.GetType().Name + ": " + e.Message, null);
+        }
+    }
+
+    /// <summary>
+    /// The agent: from its token when it sends one (the token must verify, and match the sidecar's identity when the
+    /// sidecar is configured), else from the sidecar's own configuration, which the webhook set from the pod's
+    /// namespace and labels: a tunnel (CONNECT, SNI) carries no token, and SDKs need no code change to add one.
+    /// </summary>
+    private (AgentToken? Agent, DecisionOutcome? Refusal) Identify(DecisionRequest request)
+    {
+        var sidecar = request.Observed is not null && request.ExpectedTenant is { Length: > 0 } && request.ExpectedAgent is { Length: > 0 };
+        if (request.Token is null && sidecar)
+        {
+            return (SidecarAgent(request), null);
+        }
+
         var check = tokens.Validate(request.Token);
-        if (check.Token is not { } agent)
+        if (check.Token is { } agent)
         {
-            return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
+            return (agent, null);
         }
 
-        if (Admit(decisionId, request, agent, out var bundle) is { } refused)
+        // A bearer JWT signed by nobody Aegis knows is the upstream's credential, not the agent's token: the sidecar
+        // still knows who is calling. A token of a key Aegis knows that fails (expired, forged, revoked) is refused.
+        if (sidecar && check.Reason == TokenRejection.UnknownKid && request.Observed!.Header(CheckRequestMapper.TokenHeader) is null)
         {
-            return refused;
+            return (SidecarAgent(request), null);
         }
 
-        return FromDecision(decisionId, DecisionEngine.Decide(bundle.Policies, Input(request, agent, time.GetUtcNow())), agent);
+        return (null, new DecisionOutcome("", OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null));
+    }
+
+    private AgentToken SidecarAgent(DecisionRequest request)
+    {
+        var now = time.GetUtcNow();
+        return new AgentToken(ServerReasons.SidecarIssuer, request.ExpectedAgent!, request.ExpectedTenant!, null, [], "", now, now, "");
+    }
+
+    /// <summary>Identifies the agent and checks its token against the shared store (revoked, single-use consumed).</summary>
+    private async Task<(AgentToken? Agent, DecisionOutcome? Refusal)> IdentifyAsync(string decisionId, DecisionRequest request, CancellationToken cancellationToken)
+    {
+        var (agent, refusal) = Identify(request);
+        if (refusal is not null)
+        {
+            return (null, refusal with { DecisionId = decisionId });
+        }
+
+        if (agent!.Issuer == ServerReasons.SidecarIssuer)
+        {
+            return (agent, null);
+        }
+
+        try
+        {
+            if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
+            {
+                return (agent, new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent));
+            }
+
+            if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
+            {
+                return (agent, new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent));
+            }
+        }
+        catch (StateStoreUnavailableException e)
+        {
+            // A single-use token cannot be consumed safely without the shared store: refuse rather than risk a replay.
+            return (agent, Deny(decisionId, ServerReasons.TokenStoreUnavailable, e.Message, agent));
+        }
+
+        return (agent, null);
     }
 
     /// <summary>The sidecar's tenant and agent, when configured, must be the token's, and the tenant must have a bundle.</summary>
@@ -325,24 +487,36 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         return null;
     }
 
-    private DecisionInput Input(DecisionRequest request, AgentToken agent, DateTimeOffset now) => new()
+    /// <summary>
+    /// The engine's input. On the observed path the tool, arguments, ToolServer and LLM request come from the call as
+    /// read, and the destination from what Envoy routed on; on the cooperative path they are what the caller stated.
+    /// </summary>
+    private DecisionInput Input(DecisionRequest request, AgentToken agent, DateTimeOffset now, ObservedCall? call)
     {
-        Tenant = agent.Tenant,
-        Agent = new AgentIdentity(agent.AgentId, agent.Org, agent.Scopes),
-        Tool = request.Tool,
-        Args = request.Args,
-        Request = request.Request,
-        Cost = request.Cost,
-        Region = region,
-        Now = now,
-    };
+        var observed = request.Observed;
+        return new DecisionInput
+        {
+            Tenant = agent.Tenant,
+            Agent = new AgentIdentity(agent.AgentId, agent.Org, agent.Scopes),
+            Tool = observed is null ? request.Tool : call?.Tool,
+            Args = observed is null ? request.Args : call?.Args,
+            Request = observed is null ? request.Request : new EgressRequest(observed.Method, observed.Authority, observed.Path, observed.Headers),
+            ToolServer = call?.Server?.Id,
+            Llm = call?.Llm,
+            Passthrough = call?.Kind == CallKind.Protocol,
+            Tunnel = observed is not null && (observed.Tunnel || observed.Method == "CONNECT"),
+            Cost = request.Cost,
+            Region = region,
+            Now = now,
+        };
+    }
 
     /// <summary>
     /// An approval_needed call that presents an override token is allowed once when the token is valid, single-use,
     /// and bound to exactly this tenant, agent, tool and arguments; its jti is consumed atomically, so a second
     /// use is denied with override_replayed.
     /// </summary>
-    private async Task<DecisionOutcome> ApplyOverrideAsync(DecisionOutcome outcome, string token, AgentToken agent, DecisionRequest request, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> ApplyOverrideAsync(DecisionOutcome outcome, string token, AgentToken agent, DecisionInput input, CancellationToken cancellationToken)
     {
         var check = tokens.Validate(token);
         if (check.Token is not { } grant)
@@ -350,11 +524,11 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.OverrideInvalid, Message = $"override token refused: {check.Reason}: {check.Message}" };
         }
 
-        var digest = AgentTokens.ArgsDigest(request.Args);
+        var digest = AgentTokens.ArgsDigest(input.Args);
         string? mismatch = !grant.SingleUse ? "it is not single-use (use: once)"
             : grant.Tenant != agent.Tenant ? $"it is for tenant \"{grant.Tenant}\""
             : grant.AgentId != agent.AgentId ? $"it is for agent \"{grant.AgentId}\""
-            : grant.Tool != request.Tool ? $"it is for tool \"{grant.Tool}\""
+            : grant.Tool != input.Tool ? $"it is for tool \"{grant.Tool}\""
             : grant.ArgsDigest != digest ? "it was approved for other arguments"
             : null;
         if (mismatch is not null)
@@ -378,57 +552,76 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     }
 
     /// <summary>
-    /// Corrects an agent's spend once a call's actual cost is known (<c>POST /v1/spend</c>): adds actual − reserved
-    /// to the day and month the reservation was made in. The agent comes from its token.
+    /// Settles reservation <paramref name="reservationId"/> of <paramref name="tenant"/>'s agent to the cost measured
+    /// for it: exactly once across every replica (the store marks it), never below zero. Called by ext_proc and the
+    /// gateway once they have read the call's usage off the response, and by a trusted meter through
+    /// <c>POST /v1/spend</c>; never with anything the agent says.
     /// </summary>
-    public async Task<SpendOutcome> ReconcileAsync(string? token, decimal reserved, decimal actual, DateTimeOffset? reservedAt, CancellationToken cancellationToken = default)
+    public async Task<SettlementOutcome> SettleAsync(string tenant, string agentId, string reservationId, decimal actual, CancellationToken cancellationToken = default)
     {
-        var check = tokens.Validate(token);
-        if (check.Token is not { } agent)
-        {
-            return new SpendOutcome(null, check.Reason, check.Message);
-        }
-
-        if (bundles.Get(agent.Tenant) is not { } bundle)
-        {
-            return new SpendOutcome(null, ServerReasons.NoBundle, $"no valid bundle for tenant \"{agent.Tenant}\"");
-        }
-
-        if (bundle.Policies.ViewFor(agent.AgentId).Budget is not { } budget)
-        {
-            return new SpendOutcome(null, "no_budget", $"no AgentBudget of tenant \"{agent.Tenant}\" selects agent \"{agent.AgentId}\"");
-        }
-
+        ArgumentOutOfRangeException.ThrowIfNegative(actual);
+        Settlement settlement;
         try
         {
-            var spend = await state.Budgets.ReconcileAsync(agent.Tenant, agent.AgentId, reserved, actual, budget.Zone, reservedAt ?? time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-            telemetry.RecordSpend(agent.Tenant, agent.AgentId, actual - reserved);
-            return new SpendOutcome(spend, null, null);
+            settlement = await state.Budgets.SettleAsync(tenant, reservationId, actual, cancellationToken).ConfigureAwait(false);
         }
         catch (StateStoreUnavailableException e)
         {
-            return new SpendOutcome(null, ServerReasons.BudgetStoreUnavailable, e.Message);
+            return new SettlementOutcome(null, ServerReasons.BudgetStoreUnavailable, e.Message);
+        }
+
+        switch (settlement.Status)
+        {
+            case SettlementStatus.Settled:
+                telemetry.RecordSpend(tenant, agentId, actual - settlement.Reserved);
+                return new SettlementOutcome(settlement, null, null);
+            case SettlementStatus.AlreadySettled:
+                return new SettlementOutcome(settlement, ServerReasons.ReservationSettled, $"reservation {reservationId} was settled before; nothing changed");
+            default:
+                return new SettlementOutcome(settlement, ServerReasons.ReservationUnknown, $"no reservation {reservationId} of tenant \"{tenant}\" (never made, or its month has ended)");
         }
     }
 
-    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request) => new(
-        time.GetUtcNow(),
-        outcome.DecisionId,
-        outcome.Agent?.Tenant,
-        outcome.Agent?.AgentId,
-        request.Tool,
-        request.Request?.Method,
-        request.Request?.Host,
-        request.Request?.Path,
-        DecisionJson.EffectName(outcome.Effect),
-        outcome.Reason,
-        outcome.Policy,
-        outcome.Rule,
-        outcome.Revision,
-        outcome.Decision?.Cost,
-        outcome.Message,
-        outcome.Decision?.Redactions.Count ?? 0,
-        outcome.Decision?.Shadow ?? []);
+    /// <summary>
+    /// Which tools of ToolServer <paramref name="serverId"/> a tools/list answer may show <paramref name="agentId"/>
+    /// (bare MCP names, without the prefix): those it could ever be allowed to call under the current bundle. With
+    /// no bundle, or a server the bundle no longer has, nothing is shown.
+    /// </summary>
+    public Func<string, bool> ToolsListFilter(string tenant, string agentId, string? serverId, ObservedRequest via)
+    {
+        ArgumentNullException.ThrowIfNull(via);
+        if (bundles.Get(tenant) is not { } bundle || serverId is null || bundle.Policies.Tools.ById(serverId) is not { } server)
+        {
+            return _ => false;
+        }
+
+        var request = new EgressRequest(via.Method, via.Authority, via.Path, via.Headers);
+        return name => DecisionEngine.MayEverAllow(bundle.Policies, agentId, server.Prefix + name, request);
+    }
+
+    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request)
+    {
+        var observed = request.Observed;
+        var destination = observed is null ? request.Request : new EgressRequest(observed.Method, observed.Authority, observed.Path);
+        return new(
+            time.GetUtcNow(),
+            outcome.DecisionId,
+            outcome.Agent?.Tenant,
+            outcome.Agent?.AgentId,
+            outcome.Call?.Tool ?? (observed is null ? request.Tool : null),
+            destination?.Method,
+            destination?.Host,
+            destination?.Path,
+            DecisionJson.EffectName(outcome.Effect),
+            outcome.Reason,
+            outcome.Policy,
+            outcome.Rule,
+            outcome.Revision,
+            outcome.Decision?.Cost,
+            outcome.Message,
+            outcome.Decision?.Redactions.Count ?? 0,
+            outcome.Decision?.Shadow ?? []);
+    }
 
     private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)
     {

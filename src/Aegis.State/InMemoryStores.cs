@@ -7,7 +7,9 @@ namespace Aegis.State;
 public sealed class InMemoryBudgetStore : IBudgetStore
 {
     private readonly Dictionary<string, decimal> _counters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Held> _reservations = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+    private int _reservedSinceSweep;
 
     public ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
@@ -18,9 +20,9 @@ public sealed class InMemoryBudgetStore : IBudgetStore
         }
     }
 
-    public ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, string? reservationId = null, CancellationToken cancellationToken = default)
     {
-        var (day, month, _, _) = BudgetPeriods.For(now, limits.TimeZone);
+        var (day, month, _, monthEnd) = BudgetPeriods.For(now, limits.TimeZone);
         var dayKey = Key(tenant, agentId, day);
         var monthKey = Key(tenant, agentId, month);
         lock (_lock)
@@ -34,21 +36,42 @@ public sealed class InMemoryBudgetStore : IBudgetStore
 
             _counters[dayKey] = today + cost;
             _counters[monthKey] = thisMonth + cost;
+            if (reservationId is not null)
+            {
+                // Reservations outlive their month by a day, as in Redis; sweeping now and then keeps memory bounded.
+                if (++_reservedSinceSweep >= 10_000)
+                {
+                    _reservedSinceSweep = 0;
+                    _reservations.Where(r => r.Value.Expires < now).Select(r => r.Key).ToList().ForEach(k => _reservations.Remove(k));
+                }
+
+                _reservations[tenant + "\n" + reservationId] = new Held(dayKey, monthKey, cost, monthEnd.AddDays(1));
+            }
+
             return ValueTask.FromResult(new Reservation(true, new Spend(today + cost, thisMonth + cost)));
         }
     }
 
-    public ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default)
+    public ValueTask<Settlement> SettleAsync(string tenant, string reservationId, decimal actual, CancellationToken cancellationToken = default)
     {
-        var (day, month, _, _) = BudgetPeriods.For(reservedAt, timeZone);
-        var delta = actual - reserved;
+        ArgumentOutOfRangeException.ThrowIfNegative(actual);
         lock (_lock)
         {
-            var dayKey = Key(tenant, agentId, day);
-            var monthKey = Key(tenant, agentId, month);
-            _counters[dayKey] = Math.Max(0, Get(dayKey) + delta);
-            _counters[monthKey] = Math.Max(0, Get(monthKey) + delta);
-            return ValueTask.FromResult(new Spend(_counters[dayKey], _counters[monthKey]));
+            if (!_reservations.TryGetValue(tenant + "\n" + reservationId, out var held))
+            {
+                return ValueTask.FromResult(new Settlement(SettlementStatus.Unknown, 0m, null));
+            }
+
+            if (held.Settled)
+            {
+                return ValueTask.FromResult(new Settlement(SettlementStatus.AlreadySettled, held.Reserved, new Spend(Get(held.DayKey), Get(held.MonthKey))));
+            }
+
+            held.Settled = true;
+            var delta = actual - held.Reserved;
+            _counters[held.DayKey] = Math.Max(0, Get(held.DayKey) + delta);
+            _counters[held.MonthKey] = Math.Max(0, Get(held.MonthKey) + delta);
+            return ValueTask.FromResult(new Settlement(SettlementStatus.Settled, held.Reserved, new Spend(_counters[held.DayKey], _counters[held.MonthKey])));
         }
     }
 
@@ -70,6 +93,16 @@ public sealed class InMemoryBudgetStore : IBudgetStore
     private decimal Get(string key) => _counters.TryGetValue(key, out var v) ? v : 0m;
 
     private static string Key(string tenant, string agentId, string period) => $"{tenant}\n{agentId}\n{period}";
+
+    /// <summary>A reservation that can be settled once: the counters it was added to and its amount.</summary>
+    private sealed class Held(string dayKey, string monthKey, decimal reserved, DateTimeOffset expires)
+    {
+        public string DayKey { get; } = dayKey;
+        public string MonthKey { get; } = monthKey;
+        public decimal Reserved { get; } = reserved;
+        public DateTimeOffset Expires { get; } = expires;
+        public bool Settled { get; set; }
+    }
 }
 
 /// <summary>Token buckets in process memory.</summary>

@@ -127,19 +127,32 @@ public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string pr
         m = redis.call('INCRBY', @month, cost)
         redis.call('EXPIREAT', @day, @dayEnd)
         redis.call('EXPIREAT', @month, @monthEnd)
+        if @reservation ~= '' then
+          redis.call('HSET', @reservation, 'd', @day, 'm', @month, 'r', cost)
+          redis.call('EXPIREAT', @reservation, @monthEnd + 86400)
+        end
         return {1, d, m}
         """);
 
-    // Adds a (possibly negative) correction without going below zero, keeping or setting the expiry.
-    private static readonly LuaScript Adjust = LuaScript.Prepare("""
-        local function adjust(key, delta, expireAt)
+    // Settles a reservation once: the 's' field marks it, so a second settle (any replica) changes nothing.
+    // The counters it names live in the same tenant hash slot as the reservation.
+    private static readonly LuaScript Settle = LuaScript.Prepare("""
+        local held = redis.call('HMGET', @reservation, 'd', 'm', 'r', 's')
+        if not held[1] then
+          return {0, 0, 0, 0}
+        end
+        if held[4] then
+          return {2, tonumber(held[3]), tonumber(redis.call('GET', held[1]) or '0'), tonumber(redis.call('GET', held[2]) or '0')}
+        end
+        redis.call('HSET', @reservation, 's', '1')
+        local delta = tonumber(@actual) - tonumber(held[3])
+        local function adjust(key)
           local v = tonumber(redis.call('GET', key) or '0') + delta
           if v < 0 then v = 0 end
           redis.call('SET', key, v, 'KEEPTTL')
-          if redis.call('TTL', key) < 0 then redis.call('EXPIREAT', key, expireAt) end
           return v
         end
-        return {adjust(@day, tonumber(@delta), @dayEnd), adjust(@month, tonumber(@delta), @monthEnd)}
+        return {1, tonumber(held[3]), adjust(held[1]), adjust(held[2])}
         """);
 
     public async ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
@@ -149,7 +162,7 @@ public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string pr
         return new Spend(Micros(values[0]), Micros(values[1]));
     }
 
-    public async ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, string? reservationId = null, CancellationToken cancellationToken = default)
     {
         var (day, month) = Keys(tenant, agentId, now, limits.TimeZone);
         var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Reserve, new
@@ -161,22 +174,23 @@ public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string pr
             monthly = limits.Monthly is { } m ? RedisState.ToMicros(m) : -1,
             dayEnd = day.End.ToUnixTimeSeconds(),
             monthEnd = month.End.ToUnixTimeSeconds(),
+            reservation = reservationId is null ? (RedisKey)"" : ReservationKey(tenant, reservationId),
         })).ConfigureAwait(false))!;
         return new Reservation((long)result[0] == 1, new Spend(RedisState.FromMicros((long)result[1]), RedisState.FromMicros((long)result[2])));
     }
 
-    public async ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default)
+    public async ValueTask<Settlement> SettleAsync(string tenant, string reservationId, decimal actual, CancellationToken cancellationToken = default)
     {
-        var (day, month) = Keys(tenant, agentId, reservedAt, timeZone);
-        var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Adjust, new
+        ArgumentOutOfRangeException.ThrowIfNegative(actual);
+        var result = (RedisResult[])(await RedisState.GuardAsync(() => connection.GetDatabase().ScriptEvaluateAsync(Settle, new
         {
-            day = day.Key,
-            month = month.Key,
-            delta = RedisState.ToMicros(actual) - RedisState.ToMicros(reserved),
-            dayEnd = day.End.ToUnixTimeSeconds(),
-            monthEnd = month.End.ToUnixTimeSeconds(),
+            reservation = ReservationKey(tenant, reservationId),
+            actual = RedisState.ToMicros(actual),
         })).ConfigureAwait(false))!;
-        return new Spend(RedisState.FromMicros((long)result[0]), RedisState.FromMicros((long)result[1]));
+        var status = (long)result[0] switch { 1 => SettlementStatus.Settled, 2 => SettlementStatus.AlreadySettled, _ => SettlementStatus.Unknown };
+        return status == SettlementStatus.Unknown
+            ? new Settlement(status, 0m, null)
+            : new Settlement(status, RedisState.FromMicros((long)result[1]), new Spend(RedisState.FromMicros((long)result[2]), RedisState.FromMicros((long)result[3])));
     }
 
     public async ValueTask<IReadOnlyList<AgentSpendReading>> ListSpendAsync(string tenant, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default)
@@ -214,6 +228,9 @@ public sealed class RedisBudgetStore(ConnectionMultiplexer connection, string pr
 
     // The tenant in braces is the hash tag: one tenant's keys live on one Redis Cluster slot.
     private string TenantRoot(string tenant) => $"{prefix}budget:{{{tenant}}}:";
+
+    // In the tenant's slot beside its counters, but outside the "budget:{tenant}:" prefix that ListSpendAsync scans.
+    private RedisKey ReservationKey(string tenant, string reservationId) => $"{prefix}budget:{{{tenant}}}|r:{reservationId}";
 
     private static string GlobEscape(string text) =>
         System.Text.RegularExpressions.Regex.Replace(text, @"[*?\[\]\\]", @"\$0");

@@ -66,8 +66,10 @@ public class BundleReloadTests
     [Fact]
     public async Task SwapsUnderLoad_NoFailedRequestAndEveryRevisionExisted()
     {
-        // The payments policy alone: no budget or rate limit, so every call is allowed under some revision.
-        var policyOnly = ServerFixture.Policies[..ServerFixture.Policies.IndexOf("---", StringComparison.Ordinal)];
+        // The payments policy and the tool servers, without the budget or rate limit: every call is allowed under some revision.
+        var budget = ServerFixture.Policies.IndexOf("kind: AgentBudget", StringComparison.Ordinal);
+        var policyOnly = ServerFixture.Policies[..ServerFixture.Policies.LastIndexOf("---", budget, StringComparison.Ordinal)]
+            + ServerFixture.Policies[ServerFixture.Policies.IndexOf("---", budget, StringComparison.Ordinal)..];
         await using var f = await ServerFixture.StartAsync(policyOnly);
         var token = await f.TokenAsync();
         var known = new HashSet<string> { f.Server.Bundles.Get("acme")!.Revision };

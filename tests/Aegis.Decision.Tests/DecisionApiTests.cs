@@ -110,44 +110,83 @@ public class DecisionApiTests
         Assert.Contains("aegis_decision_duration_seconds_count 2", text, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Spend_ReconcilesTheActualCostIntoTheBudget()
+    private const string Meter = "meter-secret-of-the-orchestrator";
+
+    private static async Task<HttpResponseMessage> SpendAsync(ServerFixture f, string body, string? bearer)
     {
-        await using var f = await ServerFixture.StartAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/spend") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return await f.Http.SendAsync(request);
+    }
+
+    private static async Task<string> ReservationAsync(ServerFixture f, string token)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/decide") { Content = new StringContent("""{"tool":"openai.chat","args":{}}""", Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await f.Http.SendAsync(request);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return json.RootElement.GetProperty("reservationId").GetString()!;
+    }
+
+    [Fact]
+    public async Task Spend_TrustedMeter_SettlesAReservationOnceToTheActualCost()
+    {
+        await using var f = await ServerFixture.StartAsync(meterSecret: Meter);
         var token = await f.TokenAsync();
 
         // Two calls reserve 0.40 each (0.80 of 1.00); they really cost 0.10 each, so a third call fits again.
-        await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"));
-        await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"));
+        var first = await ReservationAsync(f, token);
+        var second = await ReservationAsync(f, token);
         Assert.Equal(7, (await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"))).Status.Code);
 
-        foreach (var _ in new[] { 1, 2 })
+        foreach (var reservation in new[] { first, second })
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/spend") { Content = new StringContent("""{"reserved":"0.40","actual":"0.10"}""", Encoding.UTF8, "application/json") };
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            using var response = await f.Http.SendAsync(request);
+            using var response = await SpendAsync(f, $$"""{"tenant":"acme","agentId":"payments-bot","reservationId":"{{reservation}}","actual":"0.10"}""", Meter);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}", headers: new Dictionary<string, string> { ["x-aegis-cost-estimate"] = "0.40" }))).Status.Code);
+        using var again = await SpendAsync(f, $$"""{"tenant":"acme","agentId":"payments-bot","reservationId":"{{first}}","actual":"0.00"}""", Meter);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Contains("reservation_already_settled", await again.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(token, "openai.chat", "{}"))).Status.Code);
         Assert.Contains("aegis_spend_usd_total{tenant=\"acme\",agent_id=\"payments-bot\"} 0.60", await f.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData("""{"reserved":"0.40"}""", null, HttpStatusCode.BadRequest, "actual: is required")]
-    [InlineData("""{"reserved":"x","actual":"0.1"}""", null, HttpStatusCode.BadRequest, "reserved: must be a decimal string")]
-    [InlineData("""{"reserved":"0.40","actual":"0.10"}""", "nobody", HttpStatusCode.Unauthorized, "token_")]
-    [InlineData("""{"reserved":"0.40","actual":"0.10"}""", "ops-bot", HttpStatusCode.Conflict, "no AgentBudget")]
-    public async Task Spend_BadRequests_AreRefusedWithTheReason(string body, string? agent, HttpStatusCode status, string message)
+    [InlineData("agent token", HttpStatusCode.Unauthorized, "meter_unauthenticated")]
+    [InlineData("none", HttpStatusCode.Unauthorized, "meter_unauthenticated")]
+    [InlineData("meter disabled", HttpStatusCode.NotFound, "meter_disabled")]
+    public async Task Spend_WithoutTheMeterCredential_RefusedAndSpendUnchanged(string variant, HttpStatusCode status, string reason)
     {
-        await using var f = await ServerFixture.StartAsync();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/spend") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", agent switch { null => await f.TokenAsync(), "nobody" => "x.y.z", _ => await f.TokenAsync(agent) });
+        // The attack: the agent reports its own spend back to zero with its own token, as often as it likes.
+        await using var f = await ServerFixture.StartAsync(meterSecret: variant == "meter disabled" ? null : Meter);
+        var token = await f.TokenAsync();
+        var reservation = await ReservationAsync(f, token);
 
-        using var response = await f.Http.SendAsync(request);
+        using var response = await SpendAsync(f, $$"""{"tenant":"acme","agentId":"payments-bot","reservationId":"{{reservation}}","actual":"0.00"}""", variant == "none" ? null : token);
 
         Assert.Equal(status, response.StatusCode);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.Contains(message, text, StringComparison.Ordinal);
+        Assert.Contains(reason, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("aegis_spend_usd_total{tenant=\"acme\",agent_id=\"payments-bot\"} 0.40", await f.Http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("""{"tenant":"acme","agentId":"payments-bot","reservationId":"r"}""", HttpStatusCode.BadRequest, "actual: is required")]
+    [InlineData("""{"tenant":"acme","agentId":"payments-bot","reservationId":"r","actual":"-1"}""", HttpStatusCode.BadRequest, "actual: must not be negative")]
+    [InlineData("""{"agentId":"payments-bot","reservationId":"r","actual":"0.1"}""", HttpStatusCode.BadRequest, "tenant: is required")]
+    [InlineData("""{"tenant":"acme","agentId":"payments-bot","reservationId":"nope","actual":"0.1"}""", HttpStatusCode.NotFound, "reservation_unknown")]
+    [InlineData("[1]", HttpStatusCode.BadRequest, "must be a JSON object")]
+    public async Task Spend_BadRequests_AreRefusedWithTheReason(string body, HttpStatusCode status, string message)
+    {
+        await using var f = await ServerFixture.StartAsync(meterSecret: Meter);
+
+        using var response = await SpendAsync(f, body, Meter);
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Contains(message, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Aegis.Decision.Calls;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Decision.Protos.Envoy.Type.V3;
 
@@ -9,6 +10,28 @@ public class ExtAuthzTests
 {
     private static string Header(CheckResponse response, string name) =>
         (response.OkResponse?.Headers ?? response.DeniedResponse.Headers).Single(h => h.Header.Key == name).Header.Value;
+
+    /// <summary>
+    /// A refused MCP request as the client sees it: HTTP 200, a JSON-RPC answer echoing the id; a tools/call the policy
+    /// refused is a result with isError, anything else an error. Returns the Aegis decision data and the error code.
+    /// </summary>
+    private static (JsonElement Data, int? Code, string Text) McpRefusal(CheckResponse response, string id = "1")
+    {
+        Assert.NotEqual(0, response.Status.Code);
+        Assert.Equal(StatusCode.Ok, response.DeniedResponse.Status.Code);
+        using var body = JsonDocument.Parse(response.DeniedResponse.Body);
+        var root = body.RootElement.Clone();
+        Assert.Equal("2.0", root.GetProperty("jsonrpc").GetString());
+        Assert.Equal(id, root.GetProperty("id").GetRawText());
+        if (root.TryGetProperty("error", out var error))
+        {
+            return (error.GetProperty("data"), error.GetProperty("code").GetInt32(), error.GetProperty("message").GetString()!);
+        }
+
+        var result = root.GetProperty("result");
+        Assert.True(result.GetProperty("isError").GetBoolean());
+        return (result.GetProperty("_meta").GetProperty("aegis.dev/decision"), null, result.GetProperty("content")[0].GetProperty("text").GetString()!);
+    }
 
     [Fact]
     public async Task Check_AllowedToolCall_OkWithDecisionIdAndRevision()
@@ -22,12 +45,30 @@ public class ExtAuthzTests
         Assert.NotNull(response.OkResponse);
         Assert.Matches("^[0-9a-f]{32}$", Header(response, "x-aegis-decision-id"));
         Assert.Equal(f.Server.Bundles.Get("acme")!.Revision, Header(response, "x-aegis-bundle-revision"));
-        Assert.Contains("authorization", response.OkResponse.HeadersToRemove);
-        Assert.Contains("x-aegis-token", response.OkResponse.HeadersToRemove);
+        Assert.Equal(["authorization"], response.OkResponse.HeadersToRemove);
+        Assert.Equal("true", Header(response, "x-aegis-upstream-tls"));
     }
 
     [Fact]
-    public async Task Check_DeniedCall_403WithJsonBodyNamingTheReason()
+    public async Task Check_AgentSentAegisHeaders_AllRemovedBeforeTheUpstream()
+    {
+        await using var f = await ServerFixture.StartAsync();
+        var check = ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", """{"amount": 120}""", headers: new Dictionary<string, string>
+        {
+            ["x-aegis-tool"] = "stripe.balance.get",
+            ["x-aegis-cost-estimate"] = "0.00",
+            ["x-aegis-receipt"] = "forged",
+            ["x-aegis-upstream-tls"] = "false",
+        });
+
+        var response = await f.Client.CheckAsync(check);
+
+        Assert.Equal(0, response.Status.Code);
+        Assert.Equal(["authorization", "x-aegis-cost-estimate", "x-aegis-receipt", "x-aegis-tool", "x-aegis-upstream-tls"], response.OkResponse.HeadersToRemove.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Check_DeniedToolCall_JsonRpcResultWithIsErrorNamingTheReason()
     {
         await using var f = await ServerFixture.StartAsync();
         var token = await f.TokenAsync();
@@ -35,10 +76,24 @@ public class ExtAuthzTests
         var response = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.payout"));
 
         Assert.Equal(7, response.Status.Code);
+        var (data, code, text) = McpRefusal(response);
+        Assert.Null(code);
+        Assert.Equal("default_effect", data.GetProperty("reason").GetString());
+        Assert.Equal("fin/payments", data.GetProperty("policy").GetString());
+        Assert.Equal(Header(response, "x-aegis-decision-id"), data.GetProperty("decisionId").GetString());
+        Assert.Contains("default_effect", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_DeniedEgress_403WithJsonBodyNamingTheReason()
+    {
+        await using var f = await ServerFixture.StartAsync();
+
+        var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), host: "api.evil.com", path: "/exfil"));
+
         Assert.Equal(StatusCode.Forbidden, response.DeniedResponse.Status.Code);
         using var body = JsonDocument.Parse(response.DeniedResponse.Body);
         Assert.Equal("default_effect", body.RootElement.GetProperty("reason").GetString());
-        Assert.Equal("fin/payments", body.RootElement.GetProperty("policy").GetString());
         Assert.Equal(Header(response, "x-aegis-decision-id"), body.RootElement.GetProperty("decision_id").GetString());
     }
 
@@ -48,8 +103,10 @@ public class ExtAuthzTests
         await using var f = await ServerFixture.StartAsync();
         var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", """{"amount": 9000}"""));
 
-        Assert.Equal(StatusCode.Forbidden, response.DeniedResponse.Status.Code);
+        var (data, _, text) = McpRefusal(response);
         Assert.Equal("fin/payments/large", Header(response, "x-aegis-approval-rule"));
+        Assert.Equal("large", data.GetProperty("rule").GetString());
+        Assert.Contains("approval", text, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -95,15 +152,22 @@ public class ExtAuthzTests
 
     [Theory]
     [InlineData(null, "token_missing")]
-    [InlineData("not-a-jwt", "token_malformed")]
-    public async Task Check_NoOrBadToken_Unauthenticated401(string? token, string reason)
+    [InlineData("not-a-jwt", "token_missing")]
+    [InlineData("not.a.jwt", "token_malformed")]
+    public async Task Check_NoOrBadToken_Unauthenticated(string? token, string reason)
     {
         await using var f = await ServerFixture.StartAsync();
-        var response = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", """{"amount": 1}"""));
+        var sidecar = new Dictionary<string, string> { ["tenant"] = "acme" };
+        var mcp = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", """{"amount": 1}""", context: sidecar));
+        var egress = await f.Client.CheckAsync(ServerFixture.Check(token, host: "api.stripe.com", path: "/v1/charges"));
 
-        Assert.Equal(16, response.Status.Code);
-        Assert.Equal(reason, response.Status.Message);
-        Assert.Equal(StatusCode.Unauthorized, response.DeniedResponse.Status.Code);
+        // A bearer value that is no JWT is the upstream's key, not an Aegis token: the call has none. The sidecar's
+        // tenant tells which ToolServer the host is, so the MCP client is refused in JSON-RPC.
+        Assert.Equal(16, mcp.Status.Code);
+        Assert.Equal(reason, mcp.Status.Message);
+        Assert.Equal(Refusals.McpUnauthenticated, McpRefusal(mcp).Code);
+        Assert.Equal(StatusCode.Unauthorized, egress.DeniedResponse.Status.Code);
+        Assert.Equal(reason, egress.Status.Message);
     }
 
     [Fact]
@@ -130,14 +194,17 @@ public class ExtAuthzTests
     }
 
     [Theory]
-    [InlineData("{not json", "request_malformed")]
-    [InlineData("[1, 2]", "request_malformed")]
-    public async Task Check_MalformedToolBody_DeniedWithNamedReason(string body, string reason)
+    [InlineData("{not json", "mcp_not_jsonrpc", -32700)]
+    [InlineData("[1, 2]", "mcp_batch_not_supported", -32600)]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"transfer","arguments":[1]}}""", "mcp_params_invalid", -32602)]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage"}""", "mcp_method_not_allowed", -32601)]
+    public async Task Check_MalformedMcpBody_DeniedWithNamedReason(string body, string reason, int code)
     {
         await using var f = await ServerFixture.StartAsync();
-        var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", body));
+        var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), host: "stripe.tools.test", path: "/mcp", body: body));
         Assert.Equal(7, response.Status.Code);
         Assert.Equal(reason, response.Status.Message);
+        Assert.Equal(code, McpRefusal(response, id: body.StartsWith("""{"jsonrpc""", StringComparison.Ordinal) ? "1" : "null").Code);
     }
 
     [Fact]
@@ -170,7 +237,7 @@ public class ExtAuthzTests
     public async Task Check_TenantWithoutBundle_DeniedNoBundle()
     {
         await using var f = await ServerFixture.StartAsync();
-        var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(tenant: "initech"), "x"));
+        var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(tenant: "initech"), "stripe.x"));
         Assert.Equal("no_bundle", response.Status.Message);
     }
 
@@ -188,7 +255,7 @@ public class ExtAuthzTests
         }
 
         Assert.Equal([0, 0, 7], results.Select(r => r.Status.Code));
-        Assert.Equal(StatusCode.TooManyRequests, results[2].DeniedResponse.Status.Code);
+        Assert.Equal(Refusals.McpLimited, McpRefusal(results[2]).Code);
         Assert.Equal("budget_exhausted", results[2].Status.Message);
         Assert.True(int.Parse(Header(results[2], "retry-after"), System.Globalization.CultureInfo.InvariantCulture) >= 1);
     }
@@ -208,7 +275,7 @@ public class ExtAuthzTests
             if (i == 3)
             {
                 Assert.Equal("rate_limited", r.Status.Message);
-                Assert.Equal(StatusCode.TooManyRequests, r.DeniedResponse.Status.Code);
+                Assert.Equal(Refusals.McpLimited, McpRefusal(r).Code);
             }
         }
 

@@ -6,6 +6,7 @@ using Aegis.Decision.Protos.Envoy.Type.V3;
 using Aegis.Contracts.State;
 using Aegis.State;
 using Aegis.Policy.Identity;
+using Aegis.TestSupport;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using GrpcStatusCode = Grpc.Core.StatusCode;
@@ -59,23 +60,38 @@ public class ExtProcTests
         metadata: { name: ehr, namespace: health }
         spec:
           tenant: acme
-          protocol: http
-          url: https://ehr.example.com
+          protocol: mcp
+          url: https://ehr.tools.test/mcp
           prices: [ { tools: ["ehr.*"], perCall: "0.30" } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: crm, namespace: health }
+        spec: { tenant: acme, protocol: mcp, url: "https://crm.tools.test/mcp" }
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: stripe, namespace: health }
+        spec: { tenant: acme, protocol: mcp, url: "https://stripe.tools.test/mcp" }
         """;
 
     private const string Patient = """{"patient":"Jane Roe","ssn":"123-45-6789","contact":"jane@example.com","note":"MRN-12345678 seen","visits":3,"tags":["a","b"]}""";
 
     private const string LargeTransfer = """{"amount": 9000, "currency": "USD"}""";
 
+    /// <summary>What goes on the wire for <paramref name="tool"/> with <paramref name="args"/>: an MCP tools/call envelope; for egress the body itself.</summary>
+    private static string Wire(string? tool, string args) =>
+        tool is null ? args : WireCalls.ToolsCall(WireCalls.Split(tool).Name, args.Length == 0 ? null : args);
+
     /// <summary>Request headers as Envoy reports them: pseudo-headers, lower-case names, values in raw_value (or value).</summary>
-    private static ProcessingRequest RequestHeaders(string? token, string? tool, string body, string host = "tools.internal", bool rawValues = true, Struct? authz = null, IDictionary<string, string>? extra = null)
+    private static ProcessingRequest RequestHeaders(string? token, string? tool, string args, string host = "tools.internal", bool rawValues = true, Struct? authz = null, IDictionary<string, string>? extra = null)
     {
+        var body = Wire(tool, args);
         var headers = new Dictionary<string, string>
         {
             [":method"] = "POST",
-            [":authority"] = host,
-            [":path"] = "/call",
+            [":authority"] = tool is null ? host : WireCalls.HostFor(WireCalls.Split(tool).Server),
+            [":path"] = tool is null ? "/call" : WireCalls.McpPath,
             [":scheme"] = "http",
             ["content-type"] = "application/json",
             ["content-length"] = Encoding.UTF8.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -83,11 +99,6 @@ public class ExtProcTests
         if (token is not null)
         {
             headers["authorization"] = "Bearer " + token;
-        }
-
-        if (tool is not null)
-        {
-            headers["x-aegis-tool"] = tool;
         }
 
         foreach (var (k, v) in extra ?? new Dictionary<string, string>())
@@ -114,6 +125,9 @@ public class ExtProcTests
     private static ProcessingRequest RequestBody(string body, bool endOfStream = true) =>
         new() { RequestBody = new HttpBody { Body = ByteString.CopyFromUtf8(body), EndOfStream = endOfStream } };
 
+    /// <summary>The request body carrying <paramref name="args"/> for <paramref name="tool"/> as <see cref="Wire"/> frames it.</summary>
+    private static ProcessingRequest RequestBody(string tool, string args, bool endOfStream = true) => RequestBody(Wire(tool, args), endOfStream);
+
     /// <summary>Sends each message and waits for its answer, as Envoy does, stopping at a local reply; the call must end OK.</summary>
     private static async Task<List<ProcessingResponse>> ProcessAsync(ServerFixture f, IEnumerable<ProcessingRequest> messages, Grpc.Core.Metadata? grpcHeaders = null)
     {
@@ -136,10 +150,18 @@ public class ExtProcTests
         return responses;
     }
 
+    /// <summary>The reason of a refusal: from the Aegis JSON body, or the data of a JSON-RPC answer to an MCP request.</summary>
     private static string Reason(ProcessingResponse response)
     {
         using var body = JsonDocument.Parse(response.ImmediateResponse.Body.ToStringUtf8());
-        return body.RootElement.GetProperty("reason").GetString()!;
+        var root = body.RootElement;
+        if (root.TryGetProperty("jsonrpc", out _))
+        {
+            return (root.TryGetProperty("error", out var error) ? error.GetProperty("data") : root.GetProperty("result").GetProperty("_meta").GetProperty("aegis.dev/decision"))
+                .GetProperty("reason").GetString()!;
+        }
+
+        return root.GetProperty("reason").GetString()!;
     }
 
     /// <summary>The effect the JSON API decides for the call, so a table row's premise is checked, not assumed.</summary>
@@ -178,13 +200,14 @@ public class ExtProcTests
                 authz: (await f.Client.CheckAsync(ServerFixture.Check(token, "ehr.read", Patient))).DynamicMetadata),
         };
 
-        var responses = await ProcessAsync(f, [headers, RequestBody(Patient)]);
+        var responses = await ProcessAsync(f, [headers, RequestBody("ehr.read", Patient)]);
 
         Assert.Equal([Phase.RequestHeaders, Phase.RequestBody], responses.Select(r => r.ResponseCase));
         var common = responses[1].RequestBody.Response;
         var replaced = common.BodyMutation.Body;
         using var json = JsonDocument.Parse(replaced.Memory);
-        var root = json.RootElement;
+        Assert.Equal("tools/call", json.RootElement.GetProperty("method").GetString());
+        var root = json.RootElement.GetProperty("params").GetProperty("arguments");
         Assert.Equal("[REDACTED:us_ssn]", root.GetProperty("ssn").GetString());
         Assert.Equal("[REDACTED:email]", root.GetProperty("contact").GetString());
         Assert.Equal("[MRN] seen", root.GetProperty("note").GetString());
@@ -212,7 +235,7 @@ public class ExtProcTests
         var messages = new[]
         {
             RequestHeaders(token, tool, body),
-            RequestBody(body, endOfStream: false),
+            RequestBody(tool, body, endOfStream: false),
             new ProcessingRequest { RequestTrailers = new HttpTrailers { Trailers = new HeaderMap() } },
             new ProcessingRequest { ResponseHeaders = new HttpHeaders { Headers = new HeaderMap() } },
             new ProcessingRequest { ResponseBody = new HttpBody { Body = ByteString.CopyFromUtf8("""{"ok":true}"""), EndOfStream = false } },
@@ -241,14 +264,16 @@ public class ExtProcTests
     }
 
     [Theory]
-    [InlineData("api.openai.com", null, "mail jane@example.com", 403, "redaction_unavailable")]
-    [InlineData("tools.internal", "ehr.read", "ssn=123-45-6789", 403, "request_malformed")]
-    [InlineData("tools.internal", "ehr.read", "[1, 2]", 403, "request_malformed")]
-    public async Task Process_SanitizeBodyThatCannotBeRedacted_RefusedWithJsonReason(string host, string? tool, string body, int status, string reason)
+    [InlineData("api.openai.com", "mail jane@example.com", 403, "redaction_unavailable")]
+    [InlineData("ehr.tools.test", "ssn=123-45-6789", 200, "mcp_not_jsonrpc")]
+    [InlineData("ehr.tools.test", "[1, 2]", 200, "mcp_batch_not_supported")]
+    public async Task Process_SanitizeBodyThatCannotBeRedacted_RefusedWithJsonReason(string host, string body, int status, string reason)
     {
         await using var f = await ServerFixture.StartAsync(Policies);
 
-        var responses = await ProcessAsync(f, [RequestHeaders(await f.TokenAsync(), tool, body, host: host), RequestBody(body)]);
+        // The body is sent as is: for the MCP server's host, not JSON-RPC.
+        var headers = RequestHeaders(await f.TokenAsync(), null, body, host: host);
+        var responses = await ProcessAsync(f, [headers, RequestBody(body)]);
 
         var refusal = responses[^1].ImmediateResponse;
         Assert.Equal(status, (int)refusal.Status.Code);
@@ -259,12 +284,13 @@ public class ExtProcTests
 
     [Theory]
     [InlineData(null, 401, "token_missing")]
-    [InlineData("not-a-jwt", 401, "token_malformed")]
+    [InlineData("not-a-jwt", 401, "token_missing")]
+    [InlineData("not.a.jwt", 401, "token_malformed")]
     public async Task Process_NoOrBadToken_RefusedBecauseTheRedactionsAreUnknown(string? token, int status, string reason)
     {
         await using var f = await ServerFixture.StartAsync(Policies);
 
-        var responses = await ProcessAsync(f, [RequestHeaders(token, "crm.lookup", "{}"), RequestBody("{}")]);
+        var responses = await ProcessAsync(f, [RequestHeaders(token, "crm.lookup", "{}"), RequestBody("crm.lookup", "{}")]);
 
         Assert.Equal(status, (int)responses[1].ImmediateResponse.Status.Code);
         Assert.Equal(reason, Reason(responses[1]));
@@ -301,7 +327,7 @@ public class ExtProcTests
     {
         await using var f = await ServerFixture.StartAsync(Policies);
 
-        var responses = await ProcessAsync(f, [RequestHeaders(await f.TokenAsync(), "ehr.read", Patient), RequestBody(Patient)],
+        var responses = await ProcessAsync(f, [RequestHeaders(await f.TokenAsync(), "ehr.read", Patient), RequestBody("ehr.read", Patient)],
             new Grpc.Core.Metadata { { "x-aegis-tenant", "globex" } });
 
         Assert.Equal("tenant_mismatch", Reason(responses[1]));
@@ -313,7 +339,7 @@ public class ExtProcTests
         await using var f = await ServerFixture.StartAsync(Policies);
         var authz = new Struct { Fields = { ["effect"] = Value.ForString("sanitize"), ["decision_id"] = Value.ForString("d-1") } };
 
-        var responses = await ProcessAsync(f, [RequestHeaders(await f.TokenAsync(), "crm.lookup", "{}", authz: authz), RequestBody("{}")]);
+        var responses = await ProcessAsync(f, [RequestHeaders(await f.TokenAsync(), "crm.lookup", "{}", authz: authz), RequestBody("crm.lookup", "{}")]);
 
         Assert.Equal("redaction_unavailable", Reason(responses[1]));
         Assert.Contains(responses[1].ImmediateResponse.Headers.SetHeaders, h => h.Header.Key == "x-aegis-decision-id" && h.Header.RawValue.ToStringUtf8() == "d-1");
@@ -329,7 +355,7 @@ public class ExtProcTests
 
         for (var i = 0; i < 3; i++)
         {
-            var responses = await ProcessAsync(f, [RequestHeaders(null, "ehr.read", Patient, authz: authz.DynamicMetadata), RequestBody(Patient)]);
+            var responses = await ProcessAsync(f, [RequestHeaders(null, "ehr.read", Patient, authz: authz.DynamicMetadata), RequestBody("ehr.read", Patient)]);
             Assert.NotNull(responses[1].RequestBody.Response.BodyMutation);
         }
 
@@ -360,7 +386,7 @@ public class ExtProcTests
         var grant = await f.TokenAsync(extra: new Dictionary<string, object> { ["use"] = "once", ["tool"] = "stripe.transfer", ["args_digest"] = digest });
         var withGrant = new Dictionary<string, string> { ["x-aegis-override"] = grant };
 
-        var responses = await ProcessAsync(f, [RequestHeaders(token, "stripe.transfer", LargeTransfer, extra: withGrant), RequestBody(LargeTransfer)]);
+        var responses = await ProcessAsync(f, [RequestHeaders(token, "stripe.transfer", LargeTransfer, extra: withGrant), RequestBody("stripe.transfer", LargeTransfer)]);
         var check = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", LargeTransfer, headers: withGrant));
 
         AssertUntouched(responses[1].RequestBody);
@@ -391,7 +417,7 @@ public class ExtProcTests
     {
         await using var f = await ServerFixture.StartAsync(Policies);
         var headers = RequestHeaders(await f.TokenAsync(), "ehr.read", Patient);
-        var body = RequestBody(Patient);
+        var body = RequestBody("ehr.read", Patient);
         headers.ObservabilityMode = body.ObservabilityMode = true;
 
         using var call = f.ExtProc.Process();

@@ -54,9 +54,10 @@ public class OverrideTests
         var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(), "stripe.transfer", LargeTransfer,
             headers: new Dictionary<string, string> { ["x-aegis-override"] = grant }));
 
+        // The MCP client reads the refusal as a tool result whose text names why.
         Assert.Equal("override_invalid", response.Status.Message);
         using var body = JsonDocument.Parse(response.DeniedResponse.Body);
-        Assert.Contains(message, body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains(message, body.RootElement.GetProperty("result").GetProperty("content")[0].GetProperty("text").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -31,8 +31,8 @@ public class RedisStateTests
         metadata: { name: openai, namespace: fin }
         spec:
           tenant: acme
-          protocol: http
-          url: https://openai.example.com
+          protocol: mcp
+          url: https://openai.tools.test/mcp
           prices: [ { tools: ["openai.*"], perCall: "0.30" } ]
         ---
         apiVersion: aegis.dev/v1alpha1
@@ -41,6 +41,11 @@ public class RedisStateTests
         spec:
           tenant: globex
           rules: [ { name: all, match: { tools: ["*"] }, effect: allow } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: other, namespace: globex }
+        spec: { tenant: globex, protocol: mcp, url: "https://other.tools.test/mcp" }
         """;
 
     [Fact]
@@ -135,16 +140,61 @@ public class RedisStateTests
         Assert.Empty(nextMonth);
     }
 
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Settle_CorrectsToTheActualCostOnceThenChangesNothing(string kind)
+    {
+        await using var redis = kind == "redis" ? await RedisServer.StartAsync() : null;
+        await using var state = redis is null ? null : await RedisState.ConnectAsync(redis.Configuration);
+        IBudgetStore store = state is null ? new InMemoryBudgetStore() : state.Budgets;
+        var limits = new BudgetLimits(10m, 100m, TimeZoneInfo.Utc);
+        await store.ReserveAsync("acme", "bot", 2.00m, limits, Now, "r1");
+        await store.ReserveAsync("acme", "bot", 1.00m, limits, Now, "r2");
+
+        var first = await store.SettleAsync("acme", "r1", 0.25m);
+        var again = await store.SettleAsync("acme", "r1", 0m);
+        var other = await store.SettleAsync("acme", "r2", 1.50m);
+
+        Assert.Equal(new Settlement(SettlementStatus.Settled, 2.00m, new Spend(1.25m, 1.25m)), first);
+        Assert.Equal(new Settlement(SettlementStatus.AlreadySettled, 2.00m, new Spend(1.25m, 1.25m)), again);
+        Assert.Equal(new Settlement(SettlementStatus.Settled, 1.00m, new Spend(1.75m, 1.75m)), other);
+        Assert.Equal(new Spend(1.75m, 1.75m), await store.GetSpendAsync("acme", "bot", TimeZoneInfo.Utc, Now));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Settle_UnknownOrOtherTenantsReservation_IsUnknownAndChangesNothing(string kind)
+    {
+        await using var redis = kind == "redis" ? await RedisServer.StartAsync() : null;
+        await using var state = redis is null ? null : await RedisState.ConnectAsync(redis.Configuration);
+        IBudgetStore store = state is null ? new InMemoryBudgetStore() : state.Budgets;
+        await store.ReserveAsync("acme", "bot", 2.00m, new BudgetLimits(10m, null, TimeZoneInfo.Utc), Now, "r1");
+        await store.ReserveAsync("acme", "bot", 1.00m, new BudgetLimits(10m, null, TimeZoneInfo.Utc), Now);
+
+        Assert.Equal(SettlementStatus.Unknown, (await store.SettleAsync("acme", "nope", 0m)).Status);
+        Assert.Equal(SettlementStatus.Unknown, (await store.SettleAsync("globex", "r1", 0m)).Status);
+        Assert.Equal(new Spend(3.00m, 3.00m), await store.GetSpendAsync("acme", "bot", TimeZoneInfo.Utc, Now));
+    }
+
     [Fact]
-    public async Task Reconcile_CorrectsToTheActualCostAndNeverBelowZero()
+    public async Task Settle_TwoReplicasRacing_SettleExactlyOnce()
     {
         await using var redis = await RedisServer.StartAsync();
-        await using var state = await RedisState.ConnectAsync(redis.Configuration);
-        var limits = new BudgetLimits(10m, 100m, TimeZoneInfo.Utc);
-        await state.Budgets.ReserveAsync("acme", "bot", 2.00m, limits, Now);
+        await using var a = await RedisState.ConnectAsync(redis.Configuration);
+        await using var b = await RedisState.ConnectAsync(redis.Configuration);
+        var limits = new BudgetLimits(1000m, null, TimeZoneInfo.Utc);
+        for (var i = 0; i < 50; i++)
+        {
+            await a.Budgets.ReserveAsync("acme", "bot", 1.00m, limits, Now, $"r{i}");
+        }
 
-        Assert.Equal(new Spend(2.50m, 2.50m), await state.Budgets.ReconcileAsync("acme", "bot", 2.00m, 2.50m, TimeZoneInfo.Utc, Now));
-        Assert.Equal(new Spend(0m, 0m), await state.Budgets.ReconcileAsync("acme", "bot", 5.00m, 0m, TimeZoneInfo.Utc, Now));
+        // Each reservation is settled twice at once, by two replicas; only one of each pair may count.
+        var settles = Enumerable.Range(0, 50).SelectMany(i => new[] { a.Budgets.SettleAsync("acme", $"r{i}", 0.10m).AsTask(), b.Budgets.SettleAsync("acme", $"r{i}", 0.10m).AsTask() });
+        var results = await Task.WhenAll(settles);
+
+        Assert.Equal(50, results.Count(r => r.Status == SettlementStatus.Settled));
+        Assert.Equal(50, results.Count(r => r.Status == SettlementStatus.AlreadySettled));
+        Assert.Equal(5.00m, (await a.Budgets.GetSpendAsync("acme", "bot", TimeZoneInfo.Utc, Now)).Today);
     }
 
     [Fact]
@@ -247,7 +297,7 @@ public class RedisStateTests
         var denied = await f.Client.CheckAsync(ServerFixture.Check(budgeted, "openai.chat", "{}"));
         Assert.Equal("budget_store_unavailable", denied.Status.Message);
         Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(unbudgeted, "openai.chat", "{}"))).Status.Code);
-        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(otherTenant, "anything", "{}"))).Status.Code);
+        Assert.Equal(0, (await f.Client.CheckAsync(ServerFixture.Check(otherTenant, "other.anything", "{}"))).Status.Code);
 
         await redis.StartAgainAsync();
         await Eventually.TrueAsync(() => f.Client.Check(ServerFixture.Check(budgeted, "openai.chat", "{}")).Status.Code == 0, within: TimeSpan.FromSeconds(20));

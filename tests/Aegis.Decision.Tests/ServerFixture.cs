@@ -51,9 +51,19 @@ public sealed class ServerFixture : IAsyncDisposable
         metadata: { name: openai, namespace: fin }
         spec:
           tenant: acme
-          protocol: http
-          url: https://openai.example.com
+          protocol: mcp
+          url: https://openai.tools.test/mcp
           prices: [ { tools: ["openai.*"], perCall: "0.40" } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: stripe, namespace: fin }
+        spec: { tenant: acme, protocol: mcp, url: "https://stripe.tools.test/mcp" }
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: crm, namespace: fin }
+        spec: { tenant: acme, protocol: mcp, url: "https://crm.tools.test/mcp" }
         ---
         apiVersion: aegis.dev/v1alpha1
         kind: AgentPolicy
@@ -61,6 +71,11 @@ public sealed class ServerFixture : IAsyncDisposable
         spec:
           tenant: globex
           rules: [ { name: all, match: { tools: ["*"] }, effect: allow } ]
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: other, namespace: globex }
+        spec: { tenant: globex, protocol: mcp, url: "https://other.tools.test/mcp" }
         """;
 
     private readonly TempDirectory _dir = new();
@@ -85,7 +100,7 @@ public sealed class ServerFixture : IAsyncDisposable
     public ExternalProcessor.ExternalProcessorClient ExtProc { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
-    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false)
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false, string? meterSecret = null)
     {
         var fixture = new ServerFixture(shareKeysWith?._signer);
         Directory.CreateDirectory(fixture.BundleDir);
@@ -107,6 +122,7 @@ public sealed class ServerFixture : IAsyncDisposable
             State = state,
             AuditPath = audit ? fixture.AuditPath : null,
             AuditSigner = audit ? fixture._signer : null,
+            MeterSecret = meterSecret,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
@@ -137,19 +153,28 @@ public sealed class ServerFixture : IAsyncDisposable
         AgentTokens.MintAsync(signer ?? _signer, "test", tenant, agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5), extra);
 
     /// <summary>A CheckRequest as Envoy sends it: lower-case headers, the tool call's JSON body.</summary>
+    /// <summary>
+    /// A CheckRequest as Envoy sends it. With a <paramref name="tool"/> (and the default host), the request is what an
+    /// MCP client sends for that tool: a tools/call POST to the tool's test ToolServer with <paramref name="body"/> as
+    /// its arguments. Otherwise a plain HTTP request to <paramref name="host"/> with <paramref name="body"/>.
+    /// </summary>
     public static CheckRequest Check(string? token, string? tool = null, string? body = null, string host = "tools.internal", string path = "/call", string method = "POST", IDictionary<string, string>? headers = null, IDictionary<string, string>? context = null)
     {
+        if (tool is not null && host == "tools.internal")
+        {
+            var (server, name) = WireCalls.Split(tool);
+            host = WireCalls.HostFor(server);
+            path = WireCalls.McpPath;
+            body = WireCalls.ToolsCall(name, string.IsNullOrEmpty(body) ? null : body);
+        }
+
         var http = new AttributeContext.Types.HttpRequest { Method = method, Host = host, Path = path, Scheme = "http", Protocol = "HTTP/1.1", Body = body ?? "" };
         if (token is not null)
         {
             http.Headers["authorization"] = "Bearer " + token;
         }
 
-        if (tool is not null)
-        {
-            http.Headers["x-aegis-tool"] = tool;
-        }
-
+        http.Headers["content-type"] = "application/json";
         foreach (var (k, v) in headers ?? new Dictionary<string, string>())
         {
             http.Headers[k] = v;

@@ -56,19 +56,20 @@ await using var aegis = await DecisionServer.StartAsync(new DecisionServerOption
 }, logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Grpc", LogLevel.None));
 await using var noop = await NoopServer.StartAsync();
 
-// A realistic CheckRequest: the agent's token, 10 headers, a 1 KB JSON body of tool arguments.
+// A realistic CheckRequest as the sidecar sends it: an MCP tools/call of stripe.transfer (the fintech sample's
+// ToolServer) with 1 KB of arguments packed as bytes, the agent's token and 10 headers.
 var token = await AgentTokens.MintAsync(signer, "load", "acme", "payments-bot", "acme-corp", ["payments"], DateTimeOffset.UtcNow, AgentToken.MaxLifetime);
 var memo = new string('x', 860);
 var http = new AttributeContext.Types.HttpRequest
 {
-    Method = "POST", Host = "api.stripe.com", Path = "/v1/transfers", Scheme = "https", Protocol = "HTTP/1.1",
-    Body = $$"""{"amount": 1200, "currency": "USD", "destination": "acct_1032D82eZvKYlo2C", "metadata": {"invoice": "4411"}, "memo": "{{memo}}"}""",
+    Method = "POST", Host = "mcp.stripe.com", Path = "/mcp", Scheme = "http", Protocol = "HTTP/1.1",
+    RawBody = ByteString.CopyFromUtf8(WireCalls.ToolsCall("transfer", $$"""{"amount": 1200, "currency": "USD", "destination": "acct_1032D82eZvKYlo2C", "metadata": {"invoice": "4411"}, "memo": "{{memo}}"}""", "17")),
 };
 foreach (var (k, v) in new Dictionary<string, string>
 {
-    ["authorization"] = "Bearer " + token, ["x-aegis-tool"] = "stripe.transfer", ["content-type"] = "application/json",
-    ["user-agent"] = "agent-runtime/1.4", ["accept"] = "application/json", ["x-request-id"] = Guid.NewGuid().ToString(),
-    ["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ["x-aegis-cost-estimate"] = "0.01",
+    ["authorization"] = "Bearer " + token, ["content-type"] = "application/json", ["mcp-protocol-version"] = "2025-11-25",
+    ["user-agent"] = "agent-runtime/1.4", ["accept"] = "application/json, text/event-stream", ["mcp-session-id"] = Guid.NewGuid().ToString(),
+    ["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ["x-request-id"] = Guid.NewGuid().ToString(),
     ["idempotency-key"] = Guid.NewGuid().ToString(), ["accept-encoding"] = "gzip",
 })
 {

@@ -31,8 +31,9 @@ internal static class ServeCommand
         var httpPort = new Option<int>("--http-port") { Description = "JSON API, health and metrics port", DefaultValueFactory = _ => 8181 };
         var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
+        var meter = new Option<FileInfo?>("--meter-token-file") { Description = "A file holding the secret of a trusted meter that may settle reservations with POST /v1/spend (off when absent)" };
         var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -46,6 +47,16 @@ internal static class ServeCommand
             {
                 console.Error.WriteLine($"--otlp-endpoint: \"{otlpText}\" is not an absolute URL");
                 return AegisCommand.BadInput;
+            }
+
+            string? meterSecret = null;
+            if (parse.GetValue(meter) is { } meterFile)
+            {
+                if (!meterFile.Exists || (meterSecret = File.ReadAllText(meterFile.FullName).Trim()).Length < 16)
+                {
+                    console.Error.WriteLine($"--meter-token-file: {meterFile.FullName} must exist and hold a secret of at least 16 characters");
+                    return AegisCommand.BadInput;
+                }
             }
 
             var source = parse.GetValue(manifests);
@@ -83,6 +94,7 @@ internal static class ServeCommand
                     State = clusterRedis?.AsDecisionState(),
                     OtlpEndpoint = otlpEndpoint,
                     ApprovalsUrl = approvalsUrl,
+                    MeterSecret = meterSecret,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
                 try
@@ -126,6 +138,7 @@ internal static class ServeCommand
                 AuditPath = Path.Combine(state.FullName, "audit.log"),
                 OtlpEndpoint = otlpEndpoint,
                 AuditSigner = signer,
+                MeterSecret = meterSecret,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
             PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));

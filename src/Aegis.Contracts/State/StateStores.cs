@@ -15,18 +15,42 @@ public sealed record AgentSpendReading(string AgentId, Spend Spend);
 /// <summary>The outcome of a reservation: whether it fit, and the spend after it (or as it stood, if refused).</summary>
 public sealed record Reservation(bool Reserved, Spend Spend);
 
+/// <summary>What settling a reservation did.</summary>
+public enum SettlementStatus
+{
+    /// <summary>The reservation was corrected to the actual cost, now, for the first and only time.</summary>
+    Settled,
+
+    /// <summary>It had been settled before: nothing changed (settlement happens exactly once).</summary>
+    AlreadySettled,
+
+    /// <summary>No such reservation (never made with an id, or expired with its budget period).</summary>
+    Unknown,
+}
+
+/// <summary>The outcome of settling a reservation, with what was reserved and the spend after it.</summary>
+public sealed record Settlement(SettlementStatus Status, decimal Reserved, Spend? Spend);
+
 /// <summary>
 /// Per tenant and agent spend counters for the current day and month. Reserve checks and adds atomically, so
-/// concurrent replicas can never overspend by more than one call's estimate; reconcile corrects to the actual cost.
+/// concurrent replicas can never overspend by more than one call's estimate; a reservation made with an id is
+/// settled once, by that id, to the cost the sidecar measured.
 /// </summary>
 public interface IBudgetStore
 {
     ValueTask<Spend> GetSpendAsync(string tenant, string agentId, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default);
 
-    ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Adds <paramref name="cost"/> to the day and month when both stay within <paramref name="limits"/>. With a
+    /// <paramref name="reservationId"/> the reservation is remembered (until its month ends) so it can be settled.
+    /// </summary>
+    ValueTask<Reservation> ReserveAsync(string tenant, string agentId, decimal cost, BudgetLimits limits, DateTimeOffset now, string? reservationId = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Adds <paramref name="actual"/> − <paramref name="reserved"/> to the period the reservation was made in.</summary>
-    ValueTask<Spend> ReconcileAsync(string tenant, string agentId, decimal reserved, decimal actual, TimeZoneInfo timeZone, DateTimeOffset reservedAt, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Corrects reservation <paramref name="reservationId"/> of <paramref name="tenant"/> to <paramref name="actual"/>
+    /// (≥ 0) in the day and month it was made in, exactly once across every replica: later calls change nothing.
+    /// </summary>
+    ValueTask<Settlement> SettleAsync(string tenant, string reservationId, decimal actual, CancellationToken cancellationToken = default);
 
     /// <summary>Every agent of <paramref name="tenant"/> with spend this month, ordered by agent id (for status, never for decisions).</summary>
     ValueTask<IReadOnlyList<AgentSpendReading>> ListSpendAsync(string tenant, TimeZoneInfo timeZone, DateTimeOffset now, CancellationToken cancellationToken = default);

@@ -27,9 +27,23 @@ public static class DecisionApi
         app.MapPost("/v1/spend", SpendAsync);
     }
 
-    /// <summary><c>{"reserved": "0.30", "actual": "0.42", "reservedAt"?: RFC 3339}</c> with the agent's token.</summary>
-    private static async Task<IResult> SpendAsync(HttpRequest http, DecisionService decisions, CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>{"tenant": "acme", "agentId": "bot", "reservationId": "...", "actual": "0.42"}</c> from a trusted meter (an
+    /// orchestrator that runs tools itself), authenticated with the meter credential, never an agent's token: it
+    /// settles one reservation, once, to what was actually used (never below zero). The agent cannot touch spend.
+    /// </summary>
+    private static async Task<IResult> SpendAsync(HttpRequest http, DecisionService decisions, MeterCredential meter, CancellationToken cancellationToken)
     {
+        if (!meter.Enabled)
+        {
+            return Problem(StatusCodes.Status404NotFound, "meter_disabled", "this decision server takes no spend reports: settlement comes from what the sidecar observes (start it with --meter-token-file to accept a trusted meter)");
+        }
+
+        if (!meter.Accepts(BearerToken(http)))
+        {
+            return Problem(StatusCodes.Status401Unauthorized, "meter_unauthenticated", "POST /v1/spend takes the meter credential (authorization: Bearer), not an agent token");
+        }
+
         var (doc, problem) = await ReadJsonAsync(http, cancellationToken).ConfigureAwait(false);
         if (doc is null)
         {
@@ -44,35 +58,40 @@ public static class DecisionApi
                 return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body must be a JSON object");
             }
 
-            if (!TryMoney(root, "reserved", out var reserved, out var error) || !TryMoney(root, "actual", out var actual, out error))
+            if (!TryText(root, "tenant", out var tenant, out var error) || !TryText(root, "agentId", out var agent, out error) || !TryText(root, "reservationId", out var reservation, out error)
+                || !TryMoney(root, "actual", out var actual, out error))
             {
                 return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, error!);
             }
 
-            DateTimeOffset? reservedAt = null;
-            if (root.TryGetProperty("reservedAt", out var at))
-            {
-                if (at.ValueKind != JsonValueKind.String || !DateTimeOffset.TryParse(at.GetString(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed))
-                {
-                    return Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "reservedAt: must be an RFC 3339 time");
-                }
-
-                reservedAt = parsed;
-            }
-
-            var outcome = await decisions.ReconcileAsync(BearerToken(http), reserved, actual, reservedAt, cancellationToken).ConfigureAwait(false);
+            var outcome = await decisions.SettleAsync(tenant, agent, reservation, actual, cancellationToken).ConfigureAwait(false);
             return outcome switch
             {
-                { Spend: { } spend } => Results.Json(new Dictionary<string, string>
+                { Reason: null, Settlement: { } settled } => Results.Json(new Dictionary<string, string>
                 {
-                    ["spentToday"] = Aegis.Policy.Values.Money.Format(spend.Today),
-                    ["spentThisMonth"] = Aegis.Policy.Values.Money.Format(spend.ThisMonth),
+                    ["reserved"] = Aegis.Policy.Values.Money.Format(settled.Reserved),
+                    ["spentToday"] = Aegis.Policy.Values.Money.Format(settled.Spend!.Today),
+                    ["spentThisMonth"] = Aegis.Policy.Values.Money.Format(settled.Spend.ThisMonth),
                 }),
-                { Reason: var r } when r!.StartsWith("token_", StringComparison.Ordinal) => Problem(StatusCodes.Status401Unauthorized, r, outcome.Message!),
                 { Reason: ServerReasons.BudgetStoreUnavailable } => Problem(StatusCodes.Status503ServiceUnavailable, outcome.Reason!, outcome.Message!),
+                { Reason: ServerReasons.ReservationUnknown } => Problem(StatusCodes.Status404NotFound, outcome.Reason!, outcome.Message!),
                 _ => Problem(StatusCodes.Status409Conflict, outcome.Reason!, outcome.Message!),
             };
         }
+    }
+
+    private static bool TryText(JsonElement root, string name, out string value, out string? error)
+    {
+        if (root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } text)
+        {
+            value = text;
+            error = null;
+            return true;
+        }
+
+        value = "";
+        error = $"{name}: is required, a non-empty string";
+        return false;
     }
 
     /// <summary>Parses a JSON body of at most <see cref="MaxBodyBytes"/>; otherwise the problem to answer with.</summary>
@@ -252,6 +271,11 @@ public static class DecisionApi
         if (outcome.RetryAfter is { } wait)
         {
             writer.WriteNumber("retryAfter", long.Parse(ExtAuthz.CheckRequestMapper.RetryAfterSeconds(wait), System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (outcome.ReservationId is { } reservation)
+        {
+            writer.WriteString("reservationId", reservation);
         }
     }
 

@@ -1,8 +1,7 @@
-using System.Globalization;
-using System.Text.Json;
+using System.Text;
 using Aegis.Contracts.Wire;
+using Aegis.Decision.Calls;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
-using Aegis.Policy.Decisions;
 using Aegis.Policy.Values;
 
 namespace Aegis.Decision.ExtAuthz;
@@ -13,26 +12,26 @@ namespace Aegis.Decision.ExtAuthz;
 /// </summary>
 public readonly record struct EnvoyHttpRequest(IReadOnlyDictionary<string, string> Headers, string Method, string Host, string Path, ReadOnlyMemory<byte> Body, string TextBody = "");
 
-/// <summary>Maps an Envoy CheckRequest to a <see cref="DecisionRequest"/>; a malformed one becomes a named error, never an exception.</summary>
+/// <summary>
+/// Maps an Envoy CheckRequest to a <see cref="DecisionRequest"/> carrying the request as observed: method, authority,
+/// path, headers and body. What the call is (tool, arguments, cost) is read from that later, never from a header the
+/// agent sets; a malformed request becomes a named error, never an exception.
+/// </summary>
 public static class CheckRequestMapper
 {
-    /// <summary>Header carrying the agent token when authorization is needed for the upstream.</summary>
+    /// <summary>Header carrying the agent token when the upstream needs the authorization header itself.</summary>
     public const string TokenHeader = AegisHeaders.Token;
-    public const string ToolHeader = "x-aegis-tool";
+
     public const string CostHeader = AegisHeaders.CostEstimate;
     public const string OverrideHeader = AegisHeaders.Override;
 
-    /// <summary>
-    /// Maps <paramref name="check"/>; returns false with a message when the request cannot be understood. The
-    /// arguments are read in place from <paramref name="body"/>, which the caller disposes after answering.
-    /// </summary>
-    public static bool TryMap(CheckRequest check, out DecisionRequest request, out JsonDocument? body, out string error)
+    /// <summary>Maps <paramref name="check"/>; returns false with a message when the request cannot be understood.</summary>
+    public static bool TryMap(CheckRequest check, out DecisionRequest request, out string error)
     {
         var http = check.Attributes?.Request?.Http;
         if (http is null)
         {
             request = null!;
-            body = null;
             error = "the CheckRequest has no attributes.request.http";
             return false;
         }
@@ -43,21 +42,17 @@ public static class CheckRequestMapper
             extensions.TryGetValue(EnvoyContract.TenantExtension, out var tenant) ? tenant : null,
             extensions.TryGetValue(EnvoyContract.AgentExtension, out var agent) ? agent : null,
             out request,
-            out body,
             out error);
     }
 
     /// <summary>
-    /// Maps a request as either Envoy filter (ext_authz, ext_proc) reports it, so both decide on the same inputs.
+    /// Maps a request as either Envoy filter (ext_authz, ext_proc) reports it, so both decide on the same observation.
     /// <paramref name="expectedTenant"/> and <paramref name="expectedAgent"/> are what the sidecar was configured with.
     /// </summary>
-    public static bool TryMap(EnvoyHttpRequest http, string? expectedTenant, string? expectedAgent, out DecisionRequest request, out JsonDocument? body, out string error)
+    public static bool TryMap(EnvoyHttpRequest http, string? expectedTenant, string? expectedAgent, out DecisionRequest request, out string error)
     {
         request = null!;
-        body = null;
         var headers = http.Headers;
-        var token = headers.TryGetValue(TokenHeader, out var t) ? t : BearerToken(headers);
-        string? tool = headers.TryGetValue(ToolHeader, out var toolHeader) && toolHeader.Length > 0 ? toolHeader : null;
         decimal? cost = null;
         if (headers.TryGetValue(CostHeader, out var costText))
         {
@@ -70,37 +65,22 @@ public static class CheckRequestMapper
             cost = parsed;
         }
 
-        JsonElement? args = null;
-        if (tool is not null && (http.Body.Length > 0 || http.TextBody.Length > 0))
-        {
-            // A tool call's body is its JSON arguments; a plain egress body is forwarded untouched.
-            try
-            {
-                body = http.Body.Length > 0 ? JsonDocument.Parse(http.Body) : JsonDocument.Parse(http.TextBody);
-                if (body.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    error = "the tool call's body must be a JSON object of arguments";
-                    return false;
-                }
-
-                args = body.RootElement;
-            }
-            catch (JsonException e)
-            {
-                error = "the tool call's body is not valid JSON: " + e.Message;
-                return false;
-            }
-        }
-
+        var method = http.Method.ToUpperInvariant();
         request = new DecisionRequest
         {
-            Token = token,
+            Token = AgentToken(headers),
             OverrideToken = headers.TryGetValue(OverrideHeader, out var overrideToken) && overrideToken.Length > 0 ? overrideToken : null,
             ExpectedTenant = expectedTenant,
             ExpectedAgent = expectedAgent,
-            Tool = tool,
-            Args = args,
-            Request = new EgressRequest(http.Method.ToUpperInvariant(), http.Host, string.IsNullOrEmpty(http.Path) ? "/" : http.Path, headers),
+            Observed = new ObservedRequest
+            {
+                Method = method,
+                Authority = http.Host,
+                Path = string.IsNullOrEmpty(http.Path) ? "/" : http.Path,
+                Headers = headers,
+                Body = http.Body.Length > 0 || http.TextBody.Length == 0 ? http.Body : Encoding.UTF8.GetBytes(http.TextBody),
+                Tunnel = method == "CONNECT",
+            },
             Cost = cost,
             TraceParent = headers.TryGetValue("traceparent", out var traceparent) ? traceparent : null,
         };
@@ -108,12 +88,26 @@ public static class CheckRequestMapper
         return true;
     }
 
-    private static string? BearerToken(IReadOnlyDictionary<string, string> headers) =>
+    /// <summary>
+    /// The agent's Aegis token: <c>x-aegis-token</c>, else an <c>authorization: Bearer</c> value shaped like a compact
+    /// JWS (an API key for the upstream, such as an OpenAI key, is not one and is left for the upstream).
+    /// </summary>
+    public static string? AgentToken(IReadOnlyDictionary<string, string> headers)
+    {
+        if (headers.TryGetValue(TokenHeader, out var token) && token.Length > 0)
+        {
+            return token;
+        }
+
+        return BearerToken(headers) is { } bearer && bearer.Count(c => c == '.') == 2 ? bearer : null;
+    }
+
+    /// <summary>The value of <c>authorization: Bearer</c>, if any.</summary>
+    public static string? BearerToken(IReadOnlyDictionary<string, string> headers) =>
         headers.TryGetValue("authorization", out var value) && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             ? value[7..].Trim()
             : null;
 
     /// <summary>Whole seconds for a retry-after header, at least 1.</summary>
-    public static string RetryAfterSeconds(TimeSpan wait) =>
-        Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+    public static string RetryAfterSeconds(TimeSpan wait) => Refusals.RetryAfterSeconds(wait);
 }

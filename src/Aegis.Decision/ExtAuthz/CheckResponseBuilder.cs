@@ -1,5 +1,7 @@
-using System.Text.Json;
+using System.Globalization;
+using System.Text.Json.Nodes;
 using Aegis.Contracts.Wire;
+using Aegis.Decision.Calls;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Decision.Protos.Envoy.Type.V3;
@@ -30,120 +32,155 @@ public static class CheckResponseBuilder
     /// </summary>
     public const string MetadataToken = "token";
 
+    /// <summary>Who was decided for (trusted: only ext_authz writes this namespace), so ext_proc needs no token to process the answer.</summary>
+    public const string MetadataTenant = "tenant";
+
+    public const string MetadataAgent = "agent_id";
+    public const string MetadataToolServer = "tool_server";
+
+    /// <summary>What the answer needs: <see cref="ResponseFilterToolsList"/> or <see cref="ResponseMeterUsage"/>.</summary>
+    public const string MetadataResponse = "response";
+
+    public const string ResponseFilterToolsList = "filter_tools_list";
+    public const string ResponseMeterUsage = "meter_usage";
+
+    /// <summary>The MCP request id (raw JSON) whose answer a stream's tools/list filter looks for.</summary>
+    public const string MetadataMcpId = "mcp_id";
+
+    /// <summary>The reservation a metered answer settles, and the token prices it settles at (decimal strings, USD per million).</summary>
+    public const string MetadataReservation = "reservation_id";
+
+    public const string MetadataInputPer1M = "input_per_1m";
+    public const string MetadataOutputPer1M = "output_per_1m";
+
+    /// <summary>Set on the upstream request when the sidecar must originate TLS (a plain-HTTP request to an https ToolServer).</summary>
+    public const string UpstreamTlsHeader = "x-aegis-upstream-tls";
+
     public static CheckResponse Build(DecisionOutcome outcome, DecisionRequest? request)
     {
+        ArgumentNullException.ThrowIfNull(outcome);
         if (outcome.Kind == OutcomeKind.Allowed)
         {
-            var ok = new OkHttpResponse();
-            ok.Headers.Add(Header("x-aegis-decision-id", outcome.DecisionId));
-            ok.Headers.Add(Header("x-aegis-bundle-revision", outcome.Revision ?? ""));
-
-            // The agent's own credentials for Aegis never travel on to the tool.
-            ok.HeadersToRemove.Add(CheckRequestMapper.TokenHeader);
-            ok.HeadersToRemove.Add(CheckRequestMapper.OverrideHeader);
-            if (request?.Request?.Headers is { } headers && headers.TryGetValue("authorization", out var auth)
-                && !headers.ContainsKey(CheckRequestMapper.TokenHeader) && auth.EndsWith(request.Token ?? "\0", StringComparison.Ordinal))
-            {
-                ok.HeadersToRemove.Add("authorization");
-            }
-
-            if (outcome.Effect == Effect.Sanitize && outcome.Decision is { Redactors.Count: > 0 } decision && request?.Request?.Headers is { } all)
-            {
-                foreach (var (name, value) in all)
-                {
-                    if (name.StartsWith("x-aegis-", StringComparison.Ordinal) || name is "authorization" or ":path" or ":authority" or ":method")
-                    {
-                        continue;
-                    }
-
-                    var redacted = value;
-                    var records = new List<RedactionRecord>();
-                    foreach (var redactor in decision.Redactors)
-                    {
-                        redacted = redactor.RedactString(redacted, $"headers.{name}", records);
-                    }
-
-                    if (redacted != value)
-                    {
-                        ok.Headers.Add(Header(name, redacted));
-                    }
-                }
-            }
-
-            var metadata = new Struct();
-            metadata.Fields[MetadataDecisionId] = Value.ForString(outcome.DecisionId);
-            metadata.Fields[MetadataEffect] = Value.ForString(DecisionJson.EffectName(outcome.Effect));
-            if (request?.Token is { } token)
-            {
-                metadata.Fields[MetadataToken] = Value.ForString(token);
-            }
-
-            return new CheckResponse { Status = new Status { Code = GrpcOk }, OkResponse = ok, DynamicMetadata = metadata };
+            return new CheckResponse { Status = new Status { Code = GrpcOk }, OkResponse = Ok(outcome, request), DynamicMetadata = Metadata(outcome, request) };
         }
 
-        var (grpc, http) = outcome.Kind switch
+        var refusal = Refusals.For(outcome);
+        var denied = new DeniedHttpResponse { Status = new HttpStatus { Code = (StatusCode)refusal.Status }, Body = refusal.Body };
+        foreach (var (name, value) in refusal.Headers)
         {
-            OutcomeKind.Unauthenticated => (GrpcUnauthenticated, StatusCode.Unauthorized),
-            OutcomeKind.Limited => (GrpcPermissionDenied, StatusCode.TooManyRequests),
-            _ => (GrpcPermissionDenied, StatusCode.Forbidden),
-        };
-        var denied = new DeniedHttpResponse
-        {
-            Status = new HttpStatus { Code = http },
-            Body = DenialBody(outcome),
-        };
-        denied.Headers.Add(Header("content-type", "application/json"));
-        denied.Headers.Add(Header("x-aegis-decision-id", outcome.DecisionId));
-        if (outcome.Kind == OutcomeKind.ApprovalRequired)
-        {
-            // x-aegis-approval names the ApprovalRequest to fetch (GET /v1/approvals/{name} on the operator);
-            // the rule that asked for it travels separately.
-            denied.Headers.Add(Header("x-aegis-approval-rule", outcome.Rule is null ? outcome.Policy ?? "" : $"{outcome.Policy}/{outcome.Rule}"));
-            if (outcome.ApprovalRequest is { } name)
-            {
-                denied.Headers.Add(Header("x-aegis-approval", name));
-            }
+            denied.Headers.Add(Header(name, value));
         }
 
-        if (outcome.RetryAfter is { } wait)
-        {
-            denied.Headers.Add(Header("retry-after", CheckRequestMapper.RetryAfterSeconds(wait)));
-        }
-
-        if (outcome.Kind == OutcomeKind.Unauthenticated)
-        {
-            denied.Headers.Add(Header("www-authenticate", "Bearer error=\"invalid_token\""));
-        }
-
+        var grpc = outcome.Kind == OutcomeKind.Unauthenticated ? GrpcUnauthenticated : GrpcPermissionDenied;
         return new CheckResponse { Status = new Status { Code = grpc, Message = outcome.Reason }, DeniedResponse = denied };
     }
 
-    /// <summary>The JSON body of a refusal: <c>{decision_id, reason, policy, rule}</c> (and message, approval_request, approval_error when there are).</summary>
-    public static string DenialBody(DecisionOutcome outcome)
+    private static OkHttpResponse Ok(DecisionOutcome outcome, DecisionRequest? request)
     {
-        var body = new Dictionary<string, string?>
+        var ok = new OkHttpResponse();
+        ok.Headers.Add(Header(AegisHeaders.DecisionId, outcome.DecisionId));
+        ok.Headers.Add(Header(AegisHeaders.BundleRevision, outcome.Revision ?? ""));
+        var observed = request?.Observed;
+        var headers = observed?.Headers ?? request?.Request?.Headers;
+
+        // Nothing the agent set for Aegis travels on to the tool: its token, overrides, estimates, or any other x-aegis-*.
+        foreach (var name in headers?.Keys ?? [])
         {
-            ["decision_id"] = outcome.DecisionId,
-            ["reason"] = outcome.Reason,
-            ["policy"] = outcome.Policy,
-            ["rule"] = outcome.Rule,
-        };
-        if (outcome.Message is not null)
-        {
-            body["message"] = outcome.Message;
+            if (name.StartsWith(AegisHeaders.Prefix, StringComparison.Ordinal) && name is not AegisHeaders.DecisionId and not AegisHeaders.BundleRevision)
+            {
+                ok.HeadersToRemove.Add(name);
+            }
         }
 
-        if (outcome.ApprovalRequest is not null)
+        if (headers is not null && request?.Token is { } token && CheckRequestMapper.BearerToken(headers) == token && outcome.Agent?.Issuer != ServerReasons.SidecarIssuer)
         {
-            body["approval_request"] = outcome.ApprovalRequest;
+            ok.HeadersToRemove.Add("authorization");
         }
 
-        if (outcome.ApprovalError is not null)
+        if (outcome.Call is { Server.UpstreamTls: true } call && call.Kind != CallKind.Refused && observed is { Tunnel: false })
         {
-            body["approval_error"] = outcome.ApprovalError;
+            ok.Headers.Add(Header(UpstreamTlsHeader, "true"));
         }
 
-        return JsonSerializer.Serialize(body);
+        if (outcome.Effect == Effect.Sanitize && outcome.Decision is { Redactors.Count: > 0 } decision && headers is not null)
+        {
+            RedactHeaders(ok, decision, headers);
+
+            // Query arguments are rewritten here; a body is rewritten by ext_proc.
+            if (outcome.Call is { ArgsInQuery: true } && decision.RedactedArgs is JsonObject redacted && outcome.Decision.Redactions.Count > 0)
+            {
+                foreach (var (name, value) in redacted)
+                {
+                    if (value is JsonValue text && text.TryGetValue<string>(out var s))
+                    {
+                        ok.QueryParametersToSet.Add(new QueryParameter { Key = name, Value = s });
+                    }
+                }
+            }
+        }
+
+        return ok;
+    }
+
+    private static void RedactHeaders(OkHttpResponse ok, Aegis.Policy.Decisions.Decision decision, IReadOnlyDictionary<string, string> headers)
+    {
+        foreach (var (name, value) in headers)
+        {
+            if (name.StartsWith(AegisHeaders.Prefix, StringComparison.Ordinal) || name is "authorization" or ":path" or ":authority" or ":method")
+            {
+                continue;
+            }
+
+            var redacted = value;
+            var records = new List<RedactionRecord>();
+            foreach (var redactor in decision.Redactors)
+            {
+                redacted = redactor.RedactString(redacted, $"headers.{name}", records);
+            }
+
+            if (redacted != value)
+            {
+                ok.Headers.Add(Header(name, redacted));
+            }
+        }
+    }
+
+    private static Struct Metadata(DecisionOutcome outcome, DecisionRequest? request)
+    {
+        var metadata = new Struct();
+        void Set(string key, string? value)
+        {
+            if (value is not null)
+            {
+                metadata.Fields[key] = Value.ForString(value);
+            }
+        }
+
+        Set(MetadataDecisionId, outcome.DecisionId);
+        Set(MetadataEffect, DecisionJson.EffectName(outcome.Effect));
+        Set(MetadataToken, request?.Token);
+        Set(MetadataTenant, outcome.Agent?.Tenant);
+        Set(MetadataAgent, outcome.Agent?.AgentId);
+        if (outcome.Call is { } call)
+        {
+            Set(MetadataToolServer, call.Server?.Id);
+            Set(MetadataResponse, call.Response switch
+            {
+                ResponseHandling.FilterToolsList => ResponseFilterToolsList,
+                ResponseHandling.MeterUsage when outcome.ReservationId is not null && outcome.Decision?.ModelPrice is not null => ResponseMeterUsage,
+                _ => null,
+            });
+            Set(MetadataMcpId, call.McpId);
+        }
+
+        if (outcome.ReservationId is { } reservation && outcome.Decision?.ModelPrice is { } price)
+        {
+            Set(MetadataReservation, reservation);
+            Set(MetadataInputPer1M, price.InputPer1M.ToString(CultureInfo.InvariantCulture));
+            Set(MetadataOutputPer1M, price.OutputPer1M.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return metadata;
     }
 
     private static HeaderValueOption Header(string key, string value) => new()
@@ -152,10 +189,17 @@ public static class CheckResponseBuilder
         AppendAction = HeaderValueOption.Types.HeaderAppendAction.OverwriteIfExistsOrAdd,
     };
 
+    /// <summary>The JSON body of an Aegis refusal (<see cref="Refusals.AegisBody"/>).</summary>
+    public static string DenialBody(DecisionOutcome outcome) => Refusals.AegisBody(outcome);
+
     /// <summary>A refusal for a request that could not be understood.</summary>
     public static CheckResponse Malformed(string message)
     {
         var outcome = new DecisionOutcome(Guid.CreateVersion7().ToString("N"), OutcomeKind.Denied, Effect.Deny, ServerReasons.RequestMalformed, null, null, message, null, null, null);
         return Build(outcome, null);
     }
+
+    /// <summary>The dynamic metadata string field <paramref name="key"/>, if set.</summary>
+    public static string? Text(Struct? fields, string key) =>
+        fields is not null && fields.Fields.TryGetValue(key, out var value) && value.KindCase == Value.KindOneofCase.StringValue ? value.StringValue : null;
 }

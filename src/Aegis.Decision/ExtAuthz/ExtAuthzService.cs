@@ -8,15 +8,14 @@ public sealed class ExtAuthzService(DecisionService decisions) : Protos.Envoy.Se
 {
     public override async Task<CheckResponse> Check(CheckRequest request, ServerCallContext context)
     {
-        var mappedOk = CheckRequestMapper.TryMap(request, out var mapped, out var body, out var error);
-        using (body)
+        if (!CheckRequestMapper.TryMap(request, out var mapped, out var error))
         {
-            if (!mappedOk)
-            {
-                return CheckResponseBuilder.Malformed(error);
-            }
+            return CheckResponseBuilder.Malformed(error);
+        }
 
-            var outcome = await decisions.DecideAsync(mapped, context.CancellationToken).ConfigureAwait(false);
+        var outcome = await decisions.DecideAsync(mapped, context.CancellationToken).ConfigureAwait(false);
+        using (outcome.Call)
+        {
             return CheckResponseBuilder.Build(outcome, mapped);
         }
     }

@@ -1,28 +1,32 @@
+using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Aegis.Contracts.Wire;
+using Aegis.Decision.Calls;
 using Aegis.Decision.ExtAuthz;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
 using Aegis.Policy.Decisions;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
+using Aegis.Policy.Tools;
 using Grpc.Core;
 using Phase = Aegis.Decision.Protos.Envoy.Service.ExtProc.V3.ProcessingRequest.RequestOneofCase;
 
 namespace Aegis.Decision.ExtProc;
 
 /// <summary>
-/// <c>envoy.service.ext_proc.v3.ExternalProcessor/Process</c>: replaces the buffered JSON body of a call whose decision
-/// is sanitize with its redacted form, and answers every other phase untouched. It never authorizes (ext_authz did,
-/// before it); where it cannot tell which redactions apply, or cannot apply them, it refuses the call. Nothing
-/// escapes as an exception.
+/// <c>envoy.service.ext_proc.v3.ExternalProcessor/Process</c>: on the request, replaces the buffered body of a call
+/// whose decision is sanitize with its redacted form; on the response, filters MCP tools/list answers to the tools
+/// the agent could ever call, and reads LLM usage to settle the call's reservation. It never authorizes (ext_authz
+/// did, before it); where it cannot tell which redactions apply, or cannot apply them, it refuses the call.
+/// Nothing escapes as an exception.
 /// </summary>
 /// <remarks>
-/// The redactions are decided again on the buffered body with <see cref="DecisionService.DecidePolicyOnly"/>, which
+/// Redactions are decided again on the buffered body with <see cref="DecisionService.DecidePolicyOnly"/>, which
 /// reads and changes no state, so budgets, rate limits, single-use tokens and overrides that ext_authz charged or
-/// consumed are never charged or consumed twice. ext_authz removes the agent token from the request; it hands it on
-/// in its dynamic metadata, which Envoy forwards here (metadata_options) and never sends upstream.
+/// consumed are never charged or consumed twice. ext_authz hands on who it decided for, what the answer needs and
+/// the reservation in its dynamic metadata, which Envoy forwards here (metadata_options) and which the agent cannot
+/// set; response processing is asked for with a mode override in the answer to the request headers.
 /// </remarks>
 public sealed partial class ExtProcService(DecisionService decisions, ILogger<ExtProcService> logger) : ExternalProcessor.ExternalProcessorBase
 {
@@ -31,6 +35,9 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
 
     /// <summary>gRPC metadata naming the sidecar's agent, like ext_authz's agent_id context extension.</summary>
     public const string AgentMetadata = EnvoyContract.AgentMetadata;
+
+    /// <summary>A response that should have been processed could not be, so it is not passed on.</summary>
+    public const string ResponseUnprocessable = "response_unprocessable";
 
     public override async Task Process(IAsyncStreamReader<ProcessingRequest> requestStream, IServerStreamWriter<ProcessingResponse> responseStream, ServerCallContext context)
     {
@@ -43,7 +50,7 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
             while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
             {
                 var message = requestStream.Current;
-                var response = Answer(message, exchange);
+                var response = await AnswerAsync(message, exchange, context.CancellationToken).ConfigureAwait(false);
                 if (!message.ObservabilityMode)
                 {
                     await responseStream.WriteAsync(response, context.CancellationToken).ConfigureAwait(false);
@@ -65,7 +72,7 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
         }
     }
 
-    private ProcessingResponse Answer(ProcessingRequest message, Exchange exchange)
+    private async Task<ProcessingResponse> AnswerAsync(ProcessingRequest message, Exchange exchange, CancellationToken cancellationToken)
     {
         try
         {
@@ -74,11 +81,13 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
             {
                 case Phase.RequestHeaders:
                     exchange.ReadHeaders(message.RequestHeaders.Headers);
-                    return message.RequestHeaders.EndOfStream || exchange.AuthorizedEffect is { } effect && effect != DecisionJson.EffectName(Effect.Sanitize)
-                        ? ProcessingResponses.Continue(Phase.RequestHeaders)!
-                        : ProcessingResponses.ContinueAndBufferRequestBody();
+                    return OnRequestHeaders(message.RequestHeaders, exchange);
                 case Phase.RequestBody:
                     return OnRequestBody(message.RequestBody, exchange);
+                case Phase.ResponseHeaders:
+                    return OnResponseHeaders(message.ResponseHeaders, exchange);
+                case Phase.ResponseBody:
+                    return await OnResponseBodyAsync(message.ResponseBody, exchange, cancellationToken).ConfigureAwait(false);
                 case Phase.None:
                     return Refuse(exchange, ServerReasons.RequestMalformed, "a ProcessingRequest must carry one of request_headers, request_body, ...; this one carries none");
             }
@@ -87,9 +96,20 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // Never let a bug forward a body that should have been redacted: the call is refused and the reason logged.
+            // Never let a bug forward a body that should have been redacted or filtered: refused, the reason logged.
             return Refuse(exchange, "internal_error", e.GetType().Name + ": " + e.Message);
         }
+    }
+
+    private static ProcessingResponse OnRequestHeaders(HttpHeaders headers, Exchange exchange)
+    {
+        // A body that may need redacting is never let through unseen: buffered when ext_authz said sanitize, and when
+        // its decision is unknown (no forwarded metadata: a misconfigured filter).
+        var bufferBody = !headers.EndOfStream && (exchange.AuthorizedEffect is null || exchange.AuthorizedEffect == DecisionJson.EffectName(Effect.Sanitize));
+        var processResponse = exchange.Response is not null;
+        return bufferBody || processResponse
+            ? ProcessingResponses.ContinueWithModes(bufferBody, processResponse)
+            : ProcessingResponses.Continue(Phase.RequestHeaders)!;
     }
 
     private ProcessingResponse OnRequestBody(HttpBody message, Exchange exchange)
@@ -100,32 +120,37 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
         }
 
         var http = new EnvoyHttpRequest(headers, Pseudo(headers, ":method"), headers.TryGetValue(":authority", out var authority) ? authority : Pseudo(headers, "host"), Pseudo(headers, ":path"), message.Body.Memory);
-        if (!CheckRequestMapper.TryMap(http, exchange.ExpectedTenant, exchange.ExpectedAgent, out var request, out var args, out var error))
+        if (!CheckRequestMapper.TryMap(http, exchange.ExpectedTenant, exchange.ExpectedAgent, out var request, out var error))
         {
-            args?.Dispose();
             return Refuse(exchange, ServerReasons.RequestMalformed, error);
         }
 
-        using (args)
+        if (request.Token is null && exchange.MetadataToken is { } token)
         {
-            if (request.Token is null && exchange.MetadataToken is { } token)
-            {
-                request = request with { Token = token };
-            }
+            request = request with { Token = token };
+        }
 
-            var outcome = decisions.DecidePolicyOnly(request, exchange.DecisionId);
+        var outcome = decisions.DecidePolicyOnly(request, exchange.DecisionId);
+        using (outcome.Call)
+        {
             if (outcome.Decision is not { } decision)
             {
-                // No verified identity or no bundle: which redactions apply cannot be known, so the body may not pass.
+                // No verified identity, no bundle, or a call that cannot be read: the body may not pass.
                 return Logged(ProcessingResponses.Refuse(outcome, exchange.RawValues), outcome);
+            }
+
+            if (exchange.AuthorizedEffect is null && outcome.Call?.Response is ResponseHandling.FilterToolsList or ResponseHandling.MeterUsage)
+            {
+                // Without ext_authz's metadata the answer was never asked for, so it could not be filtered or metered.
+                return Refuse(exchange, ResponseUnprocessable, "this call's answer must be processed, but ext_authz's metadata did not reach ext_proc (metadata_options)", outcome);
             }
 
             if (decision.Effect != Effect.Sanitize)
             {
                 if (exchange.AuthorizedEffect == DecisionJson.EffectName(Effect.Sanitize))
                 {
-                    // ext_authz decided on the headers it saw before rewriting them, or on an older bundle; the body
-                    // must not pass unredacted because this evaluation came out differently.
+                    // ext_authz decided on the request it saw, or on an older bundle; the body must not pass
+                    // unredacted because this evaluation came out differently.
                     return Refuse(exchange, ServerReasons.RedactionUnavailable, $"ext_authz decided sanitize, but the call now evaluates to {DecisionJson.EffectName(decision.Effect)}", outcome);
                 }
 
@@ -137,42 +162,155 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
                 return ProcessingResponses.Continue(Phase.RequestBody)!;
             }
 
-            if (!TryRedact(request, decision, message, out var redacted, out var changed))
+            if (!TryRedact(outcome.Call, decision, message, out var redacted))
             {
                 return Refuse(exchange, ServerReasons.RedactionUnavailable, "the call is to be sanitized, but its body is not JSON, so it cannot be redacted", outcome);
             }
 
             // A body nothing matched in is forwarded byte for byte rather than re-serialized.
-            return changed
-                ? ProcessingResponses.ReplaceRequestBody(JsonSerializer.SerializeToUtf8Bytes(redacted), headers.ContainsKey("content-length"), exchange.RawValues)
-                : ProcessingResponses.Continue(Phase.RequestBody)!;
+            return redacted is null
+                ? ProcessingResponses.Continue(Phase.RequestBody)!
+                : ProcessingResponses.ReplaceRequestBody(redacted, headers.ContainsKey("content-length"), exchange.RawValues);
         }
     }
 
     /// <summary>A tool call's arguments were redacted by the engine; an egress body is redacted here with the same redactors.</summary>
-    private static bool TryRedact(DecisionRequest request, Aegis.Policy.Decisions.Decision decision, HttpBody message, out JsonNode? redacted, out bool changed)
+    private static bool TryRedact(ObservedCall? call, Aegis.Policy.Decisions.Decision decision, HttpBody message, out byte[]? redacted)
     {
-        if (request.Args is not null)
+        redacted = null;
+        if (call is { Kind: CallKind.Tool, ArgsInQuery: false })
         {
-            redacted = decision.RedactedArgs;
-            changed = decision.Redactions.Count > 0;
+            if (decision.Redactions.Count > 0)
+            {
+                redacted = call.WithArgs(decision.RedactedArgs);
+            }
+
             return true;
         }
 
-        redacted = null;
-        changed = false;
         try
         {
             using var body = JsonDocument.Parse(message.Body.Memory);
             var records = new List<RedactionRecord>();
-            redacted = Redactor.RedactAll(body.RootElement, decision.Redactors, "body", records);
-            changed = records.Count > 0;
+            var node = Redactor.RedactAll(body.RootElement, decision.Redactors, "body", records);
+            if (records.Count > 0)
+            {
+                redacted = JsonSerializer.SerializeToUtf8Bytes(node);
+            }
+
             return true;
         }
         catch (JsonException)
         {
             return false;
         }
+    }
+
+    private ProcessingResponse OnResponseHeaders(HttpHeaders message, Exchange exchange)
+    {
+        var headers = Exchange.Read(message.Headers, out _);
+        var status = headers.TryGetValue(":status", out var s) ? s : "";
+        var contentType = headers.TryGetValue("content-type", out var type) ? type : "";
+        if (exchange.Response is null || message.EndOfStream || !status.StartsWith('2'))
+        {
+            // An error answer carries neither tools nor usage: it passes, and a reservation stands.
+            return ProcessingResponses.Continue(Phase.ResponseHeaders)!;
+        }
+
+        if (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            exchange.Events = new SseEventReader();
+            return ProcessingResponses.ProcessResponseBody(streamed: true, removeContentLength: exchange.Response == CheckResponseBuilder.ResponseFilterToolsList);
+        }
+
+        if (contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return ProcessingResponses.ProcessResponseBody(streamed: false, removeContentLength: exchange.Response == CheckResponseBuilder.ResponseFilterToolsList);
+        }
+
+        if (exchange.Response == CheckResponseBuilder.ResponseFilterToolsList)
+        {
+            // A tools/list answer Aegis cannot read would show the agent every tool.
+            return Refuse(exchange, ResponseUnprocessable, $"the tools/list answer has content-type \"{contentType}\", neither application/json nor text/event-stream");
+        }
+
+        return ProcessingResponses.Continue(Phase.ResponseHeaders)!;
+    }
+
+    private async Task<ProcessingResponse> OnResponseBodyAsync(HttpBody message, Exchange exchange, CancellationToken cancellationToken)
+    {
+        if (exchange.Response == CheckResponseBuilder.ResponseFilterToolsList)
+        {
+            var filter = exchange.ToolsFilter ??= new ToolsListFilter(exchange.McpId, decisions.ToolsListFilter(exchange.Tenant ?? "", exchange.Agent ?? "", exchange.ToolServer, exchange.Via()));
+            if (exchange.Events is not { } events)
+            {
+                var filtered = filter.FilterJson(message.Body.Span);
+                return filtered is null
+                    ? Refuse(exchange, ResponseUnprocessable, "the tools/list answer is not the JSON-RPC result it should be")
+                    : ProcessingResponses.ReplaceResponseBody(filtered);
+            }
+
+            var output = new List<byte>();
+            foreach (var e in events.Push(message.Body.Span))
+            {
+                output.AddRange(filter.FilterEvent(e));
+            }
+
+            if (events.Overflowed)
+            {
+                return Refuse(exchange, ResponseUnprocessable, $"an event of the tools/list stream is larger than {SseEventReader.MaxEventBytes} bytes");
+            }
+
+            if (message.EndOfStream)
+            {
+                output.AddRange(events.Drain());
+            }
+
+            return ProcessingResponses.ReplaceResponseBody([.. output]);
+        }
+
+        if (exchange.Response == CheckResponseBuilder.ResponseMeterUsage && !exchange.Settled)
+        {
+            TokenUsage? usage = null;
+            if (exchange.Events is not { } events)
+            {
+                usage = UsageReader.FromJson(message.Body.Memory);
+            }
+            else
+            {
+                var meter = exchange.Usage ??= new UsageReader();
+                foreach (var e in events.Push(message.Body.Span))
+                {
+                    meter.Observe(e);
+                }
+
+                usage = meter.Final ?? (message.EndOfStream ? meter.Complete() : null);
+            }
+
+            if (usage is { } used)
+            {
+                await SettleAsync(exchange, used, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return ProcessingResponses.Continue(Phase.ResponseBody)!;
+    }
+
+    private async Task SettleAsync(Exchange exchange, TokenUsage usage, CancellationToken cancellationToken)
+    {
+        exchange.Settled = true;
+        if (exchange.Reservation is not { } reservation || exchange.Tenant is not { } tenant
+            || !decimal.TryParse(exchange.InputPer1M, NumberStyles.Number, CultureInfo.InvariantCulture, out var input)
+            || !decimal.TryParse(exchange.OutputPer1M, NumberStyles.Number, CultureInfo.InvariantCulture, out var output))
+        {
+            return;
+        }
+
+        var cost = new ModelPrice("", input, output).CostOf(usage.InputTokens, usage.OutputTokens);
+
+        // The answer is already on its way; a settlement that fails leaves the reservation standing (never less).
+        var settled = await decisions.SettleAsync(tenant, exchange.Agent ?? "", reservation, cost, cancellationToken).ConfigureAwait(false);
+        LogSettled(logger, exchange.DecisionId, reservation, usage.InputTokens, usage.OutputTokens, cost, settled.Reason ?? "settled");
     }
 
     private ProcessingResponse Refuse(Exchange exchange, string reason, string message, DecisionOutcome? decided = null)
@@ -195,7 +333,10 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
     [LoggerMessage(Level = LogLevel.Debug, Message = "ext_proc stream ended before Envoy closed it")]
     private static partial void LogStreamEnded(ILogger logger, Exception exception);
 
-    /// <summary>What one stream has learned so far: the request headers, and what ext_authz handed on in its metadata.</summary>
+    [LoggerMessage(Level = LogLevel.Information, Message = "call {DecisionId}: reservation {Reservation} settled from usage ({Input} in, {Output} out) at {Cost} USD: {Outcome}")]
+    private static partial void LogSettled(ILogger logger, string decisionId, string reservation, long input, long output, decimal cost, string outcome);
+
+    /// <summary>What one stream has learned so far: the request headers, what ext_authz handed on, and the answer's state.</summary>
     private sealed class Exchange(string? expectedTenant, string? expectedAgent)
     {
         private string? _decisionId;
@@ -209,25 +350,54 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
 
         public string? MetadataToken { get; private set; }
         public string? AuthorizedEffect { get; private set; }
+        public string? Tenant { get; private set; }
+        public string? Agent { get; private set; }
+        public string? ToolServer { get; private set; }
+        public string? Response { get; private set; }
+        public string? McpId { get; private set; }
+        public string? Reservation { get; private set; }
+        public string? InputPer1M { get; private set; }
+        public string? OutputPer1M { get; private set; }
+
+        public SseEventReader? Events { get; set; }
+        public UsageReader? Usage { get; set; }
+        public ToolsListFilter? ToolsFilter { get; set; }
+        public bool Settled { get; set; }
 
         /// <summary>ext_authz's decision id (metadata, else the header it set), so a refusal here names the same decision.</summary>
-        public string DecisionId => _decisionId ??= Headers is { } h && h.TryGetValue("x-aegis-decision-id", out var id) ? id : Guid.CreateVersion7().ToString("N");
+        public string DecisionId => _decisionId ??= Headers is { } h && h.TryGetValue(AegisHeaders.DecisionId, out var id) ? id : Guid.CreateVersion7().ToString("N");
+
+        public void ReadHeaders(HeaderMap? map)
+        {
+            Headers = Read(map, out var raw);
+            RawValues |= raw;
+        }
 
         /// <summary>Header values as text, keyed by their lower-case names; repeated headers are joined with commas, as ext_authz reports them.</summary>
-        public void ReadHeaders(HeaderMap? map)
+        public static Dictionary<string, string> Read(HeaderMap? map, out bool rawValues)
         {
             var list = map?.Headers;
             var headers = new Dictionary<string, string>(list?.Count ?? 0, StringComparer.Ordinal);
+            rawValues = false;
             foreach (var header in list ?? [])
             {
                 var raw = !header.RawValue.IsEmpty;
-                RawValues |= raw;
+                rawValues |= raw;
                 var value = raw ? header.RawValue.ToStringUtf8() : header.Value;
                 headers[header.Key] = headers.TryGetValue(header.Key, out var earlier) ? earlier + "," + value : value;
             }
 
-            Headers = headers;
+            return headers;
         }
+
+        /// <summary>The request as observed, for the egress rules a tools/list filter consults.</summary>
+        public ObservedRequest Via() => new()
+        {
+            Method = Headers is { } h && h.TryGetValue(":method", out var m) ? m : "POST",
+            Authority = Headers is { } a && a.TryGetValue(":authority", out var host) ? host : "",
+            Path = Headers is { } p && p.TryGetValue(":path", out var path) ? path : "/",
+            Headers = Headers ?? [],
+        };
 
         public void Remember(Protos.Envoy.Config.Core.V3.Metadata? metadata)
         {
@@ -236,12 +406,17 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
                 return;
             }
 
-            MetadataToken = Text(authz, CheckResponseBuilder.MetadataToken) ?? MetadataToken;
-            AuthorizedEffect = Text(authz, CheckResponseBuilder.MetadataEffect) ?? AuthorizedEffect;
-            _decisionId = Text(authz, CheckResponseBuilder.MetadataDecisionId) ?? _decisionId;
-
-            static string? Text(Google.Protobuf.WellKnownTypes.Struct fields, string key) =>
-                fields.Fields.TryGetValue(key, out var value) && value.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.StringValue ? value.StringValue : null;
+            MetadataToken = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataToken) ?? MetadataToken;
+            AuthorizedEffect = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataEffect) ?? AuthorizedEffect;
+            _decisionId = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataDecisionId) ?? _decisionId;
+            Tenant = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataTenant) ?? Tenant;
+            Agent = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataAgent) ?? Agent;
+            ToolServer = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataToolServer) ?? ToolServer;
+            Response = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataResponse) ?? Response;
+            McpId = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataMcpId) ?? McpId;
+            Reservation = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataReservation) ?? Reservation;
+            InputPer1M = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataInputPer1M) ?? InputPer1M;
+            OutputPer1M = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataOutputPer1M) ?? OutputPer1M;
         }
     }
 }

@@ -1,5 +1,5 @@
 using System.Text;
-using Aegis.Decision.ExtAuthz;
+using Aegis.Decision.Calls;
 using Aegis.Decision.Protos.Envoy.Config.Core.V3;
 using Aegis.Decision.Protos.Envoy.Extensions.Filters.Http.ExtProc.V3;
 using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
@@ -27,23 +27,66 @@ public static class ProcessingResponses
     };
 
     /// <summary>
-    /// Answers request headers and asks for the whole request body next (mode override). Sent when ext_authz decided
-    /// sanitize, and when its decision is unknown (no forwarded metadata): a body that may need redacting is never
-    /// let through unseen, whatever the filter's default body mode.
+    /// Answers request headers and asks, by mode override, for what this call needs next: the whole request body
+    /// (<paramref name="bufferRequestBody"/>: sent when ext_authz decided sanitize, and when its decision is unknown, so
+    /// a body that may need redacting is never let through unseen), and the response headers
+    /// (<paramref name="processResponse"/>: a tools/list answer to filter or an LLM answer to meter), whose answer then
+    /// picks the response body mode.
     /// </summary>
-    public static ProcessingResponse ContinueAndBufferRequestBody()
+    public static ProcessingResponse ContinueWithModes(bool bufferRequestBody, bool processResponse)
     {
         var response = Continue(ProcessingRequest.RequestOneofCase.RequestHeaders)!;
         response.ModeOverride = new ProcessingMode
         {
             RequestHeaderMode = ProcessingMode.Types.HeaderSendMode.Send,
-            ResponseHeaderMode = ProcessingMode.Types.HeaderSendMode.Skip,
-            RequestBodyMode = ProcessingMode.Types.BodySendMode.Buffered,
+            ResponseHeaderMode = processResponse ? ProcessingMode.Types.HeaderSendMode.Send : ProcessingMode.Types.HeaderSendMode.Skip,
+            RequestBodyMode = bufferRequestBody ? ProcessingMode.Types.BodySendMode.Buffered : ProcessingMode.Types.BodySendMode.None,
             ResponseBodyMode = ProcessingMode.Types.BodySendMode.None,
             RequestTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
             ResponseTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
         };
         return response;
+    }
+
+    /// <summary>The request-body-only override (<see cref="ContinueWithModes"/> without response processing).</summary>
+    public static ProcessingResponse ContinueAndBufferRequestBody() => ContinueWithModes(bufferRequestBody: true, processResponse: false);
+
+    /// <summary>
+    /// Answers response headers and asks for the response body: STREAMED for an event stream (every chunk is answered,
+    /// so nothing waits for the end of a long answer), BUFFERED for JSON. A body that will be rewritten loses its
+    /// content-length here (Envoy then sends it chunked).
+    /// </summary>
+    public static ProcessingResponse ProcessResponseBody(bool streamed, bool removeContentLength)
+    {
+        var common = new CommonResponse();
+        if (removeContentLength)
+        {
+            common.HeaderMutation = new HeaderMutation();
+            common.HeaderMutation.RemoveHeaders.Add("content-length");
+        }
+
+        return new ProcessingResponse
+        {
+            ResponseHeaders = new HeadersResponse { Response = common },
+            ModeOverride = new ProcessingMode
+            {
+                RequestHeaderMode = ProcessingMode.Types.HeaderSendMode.Send,
+                ResponseHeaderMode = ProcessingMode.Types.HeaderSendMode.Send,
+                RequestBodyMode = ProcessingMode.Types.BodySendMode.None,
+                ResponseBodyMode = streamed ? ProcessingMode.Types.BodySendMode.Streamed : ProcessingMode.Types.BodySendMode.Buffered,
+                RequestTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
+                ResponseTrailerMode = ProcessingMode.Types.HeaderSendMode.Skip,
+            },
+        };
+    }
+
+    /// <summary>Replaces the response body (a buffered answer, or one streamed chunk) with <paramref name="body"/>.</summary>
+    public static ProcessingResponse ReplaceResponseBody(byte[] body)
+    {
+        return new ProcessingResponse
+        {
+            ResponseBody = new BodyResponse { Response = new CommonResponse { BodyMutation = new BodyMutation { Body = UnsafeByteOperations.UnsafeWrap(body) } } },
+        };
     }
 
     /// <summary>
@@ -63,22 +106,26 @@ public static class ProcessingResponses
     }
 
     /// <summary>
-    /// Ends the request with a local reply carrying the JSON refusal ext_authz would send
-    /// (<c>{decision_id, reason, policy, rule, message}</c>): 401 for token problems, 403 otherwise.
+    /// Ends the request with a local reply carrying the refusal ext_authz would send, in the call's protocol
+    /// (<see cref="Refusals"/>): a JSON-RPC answer for MCP, the provider's error for LLM APIs, else Aegis's JSON.
     /// </summary>
     public static ProcessingResponse Refuse(DecisionOutcome outcome, bool rawValues)
     {
         ArgumentNullException.ThrowIfNull(outcome);
+        var refusal = Refusals.For(outcome);
         var headers = new HeaderMutation();
-        headers.SetHeaders.Add(Header("content-type", "application/json", rawValues));
-        headers.SetHeaders.Add(Header("x-aegis-decision-id", outcome.DecisionId, rawValues));
+        foreach (var (name, value) in refusal.Headers)
+        {
+            headers.SetHeaders.Add(Header(name, value, rawValues));
+        }
+
         return new ProcessingResponse
         {
             ImmediateResponse = new ImmediateResponse
             {
-                Status = new HttpStatus { Code = outcome.Kind == OutcomeKind.Unauthenticated ? StatusCode.Unauthorized : StatusCode.Forbidden },
+                Status = new HttpStatus { Code = (StatusCode)refusal.Status },
                 Headers = headers,
-                Body = ByteString.CopyFrom(CheckResponseBuilder.DenialBody(outcome), Encoding.UTF8),
+                Body = ByteString.CopyFrom(refusal.Body, Encoding.UTF8),
 
                 // Shows in access logs as %RESPONSE_CODE_DETAILS%, which takes no spaces; reasons have none.
                 Details = "aegis_" + outcome.Reason,

@@ -76,6 +76,9 @@ public sealed record DecisionServerOptions
 
     /// <summary>How long a decision waits for the operator to file an ApprovalRequest.</summary>
     public TimeSpan ApprovalsTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The secret of a trusted meter that may settle reservations through <c>POST /v1/spend</c>; none when null.</summary>
+    public string? MeterSecret { get; init; }
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -170,6 +173,7 @@ public static class DecisionServer
         });
         builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
         builder.Services.AddSingleton<DecisionTelemetry>();
+        builder.Services.AddSingleton(new MeterCredential(options.MeterSecret));
         if (options.AuditPath is { } auditPath)
         {
             var signer = options.AuditSigner ?? throw new ArgumentException("AuditSigner is required when AuditPath is set", nameof(options));

@@ -19,6 +19,8 @@ public static class DecisionReasons
     public const string BudgetExhausted = "budget_exhausted";
     public const string ConditionError = "condition_error";
     public const string ModelNotPriced = "model_not_priced";
+    public const string ProtocolPassthrough = "protocol_passthrough";
+    public const string TunnelRequiresInspection = "tunnel_requires_inspection";
 }
 
 /// <summary>What a shadow-mode policy would have decided.</summary>

@@ -35,10 +35,15 @@ public static class DecisionEngine
                 : context.Deny(DecisionReasons.NoPolicy, $"no enforce-mode policy of tenant \"{set.Tenant}\" selects agent \"{input.Agent.Id}\"", shadow);
         }
 
+        if (input.Passthrough)
+        {
+            return context.Result(Effect.Allow, DecisionReasons.ProtocolPassthrough, null, null, null, shadow);
+        }
+
         var enforced = Evaluate(set, view, onlyPolicy: -1, context);
         if (enforced.Error is not null)
         {
-            return context.Result(Effect.Deny, DecisionReasons.ConditionError, enforced.Policy, enforced.Rule, enforced.Error, shadow);
+            return context.Result(Effect.Deny, enforced.ErrorReason ?? DecisionReasons.ConditionError, enforced.Policy, enforced.Rule, enforced.Error, shadow);
         }
 
         var reason = enforced.Rule is null ? DecisionReasons.DefaultEffect : DecisionReasons.RuleMatched;
@@ -48,6 +53,53 @@ public static class DecisionEngine
         }
 
         return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers, approval: enforced.Approval);
+    }
+
+    /// <summary>
+    /// Whether some call of <paramref name="tool"/> by <paramref name="agentId"/> could be allowed (or sanitized, or
+    /// approved): false only when every outcome is a deny, that is when an enforce policy selecting the agent denies
+    /// the tool without a condition, or no rule could let it through and the default effects deny. Used to filter
+    /// MCP tools/list answers, so it errs on the side of showing a tool that a condition may still deny.
+    /// </summary>
+    /// <param name="set">The tenant's policies.</param>
+    /// <param name="agentId">The agent asking.</param>
+    /// <param name="tool">The full tool name (ToolServer prefix included).</param>
+    /// <param name="via">The request a call of the tool would be (its host, method and path), for egress rules.</param>
+    public static bool MayEverAllow(PolicySet set, string agentId, string tool, EgressRequest via)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var view = set.ViewFor(agentId);
+        if (!view.AnyEnforce)
+        {
+            return view.AnyShadow;
+        }
+
+        var possible = false;
+        foreach (var index in set.ToolCandidates(tool))
+        {
+            var (policyIndex, rule) = set.Rules[index];
+            if (!view.Selected[policyIndex] || set.Policies[policyIndex].Mode != PolicyMode.Enforce)
+            {
+                continue;
+            }
+
+            if (rule.Effect == Effect.Deny && rule.Condition is null)
+            {
+                return false;
+            }
+
+            possible |= rule.Effect != Effect.Deny;
+        }
+
+        // Egress rules also match a ToolServer's host: one that may let traffic through keeps the tool visible.
+        foreach (var index in set.EgressRules)
+        {
+            var (policyIndex, rule) = set.Rules[index];
+            possible |= view.Selected[policyIndex] && set.Policies[policyIndex].Mode == PolicyMode.Enforce && rule.Effect != Effect.Deny
+                && EgressMatches(rule, via, tunnel: false);
+        }
+
+        return possible || view.DefaultEffect != Effect.Deny;
     }
 
     private static (string Reason, string Message)? CheckRegion(PolicySet set, DecisionInput input)
@@ -99,6 +151,7 @@ public static class DecisionEngine
         var byEgress = input.Request is not null ? set.EgressRules : [];
         var best = default(Outcome);
         var matched = false;
+        RuleRef? hidden = null;
         List<Redactor>? sanitizers = null;
         int t = 0, e = 0;
         while (t < byTool.Length || e < byEgress.Length)
@@ -127,12 +180,19 @@ public static class DecisionEngine
                 continue;
             }
 
-            if (!toolMatched && !EgressMatches(rule, input.Request!))
+            if (!toolMatched && !EgressMatches(rule, input.Request!, input.Tunnel))
             {
                 continue;
             }
 
             var policyId = set.Policies[policyIndex].Id;
+            if (input.Tunnel && rule.Effect != Effect.Deny && (rule.Condition is not null || rule.Methods is not null || rule.Paths is not null || rule.Effect == Effect.Sanitize))
+            {
+                // What this rule's allow depends on is inside the tunnel: it cannot allow it (a deny still applies).
+                hidden ??= rules[index];
+                continue;
+            }
+
             if (rule.Condition is { } condition)
             {
                 var result = condition.Evaluate(context.Scope);
@@ -170,6 +230,12 @@ public static class DecisionEngine
             return best with { Sanitizers = sanitizers };
         }
 
+        if (hidden is { } blind)
+        {
+            var message = $"rule \"{blind.Rule.Name}\" would decide this tunnel on what it hides (its condition, methods, paths or redactions); send it as plain HTTP through the sidecar";
+            return new Outcome(Effect.Deny, set.Policies[blind.PolicyIndex].Id, blind.Rule.Name, message, null, null) { ErrorReason = DecisionReasons.TunnelRequiresInspection };
+        }
+
         return onlyPolicy >= 0
             ? new Outcome(set.Policies[onlyPolicy].DefaultEffect, set.Policies[onlyPolicy].Id, null, null, null, null)
             : new Outcome(view.DefaultEffect, view.DefaultPolicy, null, null, null, null);
@@ -190,14 +256,15 @@ public static class DecisionEngine
         return results;
     }
 
-    private static bool EgressMatches(CompiledRule rule, EgressRequest request)
+    private static bool EgressMatches(CompiledRule rule, EgressRequest request, bool tunnel)
     {
-        if (rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
+        // A tunnel's method and path are unknown: on a tunnel a rule matches by host alone.
+        if (!tunnel && rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
         {
             return false;
         }
 
-        if (rule.Paths is not null)
+        if (!tunnel && rule.Paths is not null)
         {
             var query = request.Path.IndexOf('?', StringComparison.Ordinal);
             if (!rule.Paths.IsMatch(query < 0 ? request.Path : request.Path[..query]))
@@ -300,7 +367,11 @@ public static class DecisionEngine
         return (input.Cost is { } claimed && (priced is null || claimed > priced) ? claimed : priced, modelPrice);
     }
 
-    private readonly record struct Outcome(Effect Effect, string? Policy, string? Rule, string? Error, List<Redactor>? Sanitizers, ApprovalSpec? Approval);
+    private readonly record struct Outcome(Effect Effect, string? Policy, string? Rule, string? Error, List<Redactor>? Sanitizers, ApprovalSpec? Approval)
+    {
+        /// <summary>The reason of an <see cref="Error"/> when it is not a condition error.</summary>
+        public string? ErrorReason { get; init; }
+    }
 
     /// <summary>Per-decision state: the CEL variables are built at most once, and only when a condition runs.</summary>
     private sealed class EvaluationContext(PolicySet set, DecisionInput input)

@@ -35,6 +35,18 @@ public sealed record DecisionInput
     public LlmRequest? Llm { get; init; }
 
     /// <summary>
+    /// Protocol traffic that acts on nothing (MCP initialize, ping, notifications, list calls): allowed for an agent
+    /// some policy selects, in a region the tenant allows, without rules, budgets or rate limits.
+    /// </summary>
+    public bool Passthrough { get; init; }
+
+    /// <summary>
+    /// A TLS tunnel: only host and port are known. Egress rules match on the host alone, and a rule whose allow
+    /// depends on what the tunnel hides (a condition, methods, paths, a sanitize) cannot allow it.
+    /// </summary>
+    public bool Tunnel { get; init; }
+
+    /// <summary>
     /// The caller's cost estimate for this call, in USD. It may only raise the reservation priced from the
     /// ToolServer, never lower it: the agent is not believed about what its calls cost.
     /// </summary>

@@ -243,7 +243,7 @@ public class ApprovalFlowTests
         Assert.Equal(7, response.Status.Code);
         Assert.Null(ApprovalHarness.Header(response, "x-aegis-approval"));
         Assert.Equal("fin/payments/large", ApprovalHarness.Header(response, "x-aegis-approval-rule"));
-        Assert.Contains("unreachable", JsonNode.Parse(response.DeniedResponse.Body)!["approval_error"]!.ToString(), StringComparison.Ordinal);
+        Assert.Contains("unreachable", JsonNode.Parse(response.DeniedResponse.Body)!["result"]!["_meta"]!["aegis.dev/decision"]!["approvalError"]!.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

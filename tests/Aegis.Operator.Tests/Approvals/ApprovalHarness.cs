@@ -44,6 +44,11 @@ public sealed class ApprovalHarness : IAsyncDisposable
               match: { tools: ["stripe.payout"] }
               effect: approval_needed
               approval: { approvers: ["slack:U0ALICE"], ttl: 5s, channel: "#approvals" }
+        ---
+        apiVersion: aegis.dev/v1alpha1
+        kind: ToolServer
+        metadata: { name: stripe, namespace: fin }
+        spec: { tenant: acme, protocol: mcp, url: "https://stripe.tools.test/mcp" }
         """;
 
     private readonly List<IAsyncDisposable> _owned = [];
@@ -92,12 +97,20 @@ public sealed class ApprovalHarness : IAsyncDisposable
         var operatorUrl = $"http://127.0.0.1:{LoopbackPorts.BoundPort(h.Operator)}";
         h.OperatorHttp = new HttpClient { BaseAddress = new Uri(operatorUrl) };
 
-        foreach (var json in Aegis.Policy.Loading.YamlJson.Parse(Policy, "policy", []))
+        var documents = Aegis.Policy.Loading.YamlJson.Parse(Policy, "policy", []);
+        foreach (var json in documents)
         {
-            await h.Client.CustomObjects.CreateNamespacedCustomObjectAsync(json!, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
+            var plural = json!["kind"]!.ToString() == "ToolServer" ? "toolservers" : "agentpolicies";
+            await h.Client.CustomObjects.CreateNamespacedCustomObjectAsync(json, "aegis.dev", "v1alpha1", "fin", plural);
         }
 
-        await Eventually.TrueAsync(async () => (await h.OperatorHttp.GetAsync("/bundles/acme")).StatusCode == HttpStatusCode.OK, "the operator serving acme's bundle");
+        // The bundle is complete once it names every object (the kinds are compiled as their informers see them).
+        await Eventually.TrueAsync(async () =>
+        {
+            using var bundle = await h.OperatorHttp.GetAsync("/bundles/acme");
+            return bundle.StatusCode == HttpStatusCode.OK
+                && JsonNode.Parse(Aegis.Policy.Bundles.BundleArchive.Unpack(await bundle.Content.ReadAsByteArrayAsync())[".manifest"])!["metadata"]!["sources"]!.AsArray().Count == documents.Count;
+        }, "the operator serving acme's bundle with every object");
         h.Decisions = await DecisionServer.StartAsync(new DecisionServerOptions
         {
             BundleUrl = operatorUrl + "/bundles/{tenant}",
@@ -116,12 +129,16 @@ public sealed class ApprovalHarness : IAsyncDisposable
     public Task<string> TokenAsync(string agent = "payments-bot") =>
         AgentTokens.MintAsync(Signer, "test-token-service", "acme", agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
 
-    /// <summary>A CheckRequest as Envoy sends it for a tool call.</summary>
+    /// <summary>A CheckRequest as Envoy sends it for an MCP tools/call of <paramref name="tool"/> to its ToolServer.</summary>
     public static CheckRequest Check(string token, string tool, string args, string? overrideToken = null)
     {
-        var http = new AttributeContext.Types.HttpRequest { Method = "POST", Host = "tools.internal", Path = "/call", Scheme = "http", Protocol = "HTTP/1.1", Body = args };
+        var (server, name) = WireCalls.Split(tool);
+        var http = new AttributeContext.Types.HttpRequest
+        {
+            Method = "POST", Host = WireCalls.HostFor(server), Path = WireCalls.McpPath, Scheme = "http", Protocol = "HTTP/1.1", Body = WireCalls.ToolsCall(name, args),
+        };
         http.Headers["authorization"] = "Bearer " + token;
-        http.Headers["x-aegis-tool"] = tool;
+        http.Headers["content-type"] = "application/json";
         if (overrideToken is not null)
         {
             http.Headers["x-aegis-override"] = overrideToken;
