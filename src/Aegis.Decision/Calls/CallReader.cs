@@ -13,6 +13,12 @@ public static class CallReader
     /// <summary>The most body bytes read; larger bodies are refused (Envoy is configured with the same cap).</summary>
     public const int MaxBodyBytes = 1024 * 1024;
 
+    /// <summary>
+    /// How bodies are parsed: a member named twice is refused, because the upstream may read the first where Aegis
+    /// would read the last (<c>{"amount": 1, "amount": 99999}</c>), and nesting is bounded.
+    /// </summary>
+    public static readonly System.Text.Json.JsonDocumentOptions BodyOptions = new() { MaxDepth = 64, AllowDuplicateProperties = false };
+
     public static ObservedCall Read(ObservedRequest request, ToolCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(request);

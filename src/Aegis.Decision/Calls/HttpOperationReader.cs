@@ -38,7 +38,7 @@ public static class HttpOperationReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
         }
         catch (JsonException e)
         {

@@ -28,7 +28,7 @@ public static class LlmCallReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
         }
         catch (JsonException e)
         {

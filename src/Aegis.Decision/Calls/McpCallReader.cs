@@ -41,7 +41,7 @@ public static class McpCallReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
         }
         catch (JsonException e)
         {

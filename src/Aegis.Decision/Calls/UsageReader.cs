@@ -31,9 +31,9 @@ public sealed class UsageReader
         {
             using var document = JsonDocument.Parse(body);
             var root = document.RootElement;
-            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("usage", out var usage) ? Read(usage) : null;
+            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("usage", out var usage) ? Read(usage) : (TokenUsage?)null;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             return null;
         }
@@ -101,25 +101,19 @@ public sealed class UsageReader
     /// <summary>At the end of a stream: Anthropic's last cumulative figures count when message_stop was cut off.</summary>
     public TokenUsage? Complete() => Final ?? (_input is { } i && _output is { } o ? new TokenUsage(i, o) : null);
 
-    private static TokenUsage? Read(JsonElement usage)
+    /// <summary>A usage object; throws <see cref="FormatException"/> when it is not one (the caller does not believe it).</summary>
+    private static TokenUsage Read(JsonElement usage)
     {
         if (usage.ValueKind != JsonValueKind.Object)
         {
-            return null;
+            throw new FormatException("usage is not an object");
         }
 
-        try
-        {
-            // Chat completions and embeddings say prompt/completion; responses and Anthropic say input/output.
-            var input = usage.TryGetProperty("prompt_tokens", out _) ? Tokens(usage, "prompt_tokens")
-                : Tokens(usage, "input_tokens") + Tokens(usage, "cache_creation_input_tokens") + Tokens(usage, "cache_read_input_tokens");
-            var output = usage.TryGetProperty("completion_tokens", out _) ? Tokens(usage, "completion_tokens") : Tokens(usage, "output_tokens");
-            return new TokenUsage(input, output);
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            return null;
-        }
+        // Chat completions and embeddings say prompt/completion; responses and Anthropic say input/output.
+        var input = usage.TryGetProperty("prompt_tokens", out _) ? Tokens(usage, "prompt_tokens")
+            : Tokens(usage, "input_tokens") + Tokens(usage, "cache_creation_input_tokens") + Tokens(usage, "cache_read_input_tokens");
+        var output = usage.TryGetProperty("completion_tokens", out _) ? Tokens(usage, "completion_tokens") : Tokens(usage, "output_tokens");
+        return new TokenUsage(input, output);
     }
 
     /// <summary>A token count: a whole number of at least 0, else the usage is not believed (throws FormatException).</summary>

@@ -161,23 +161,14 @@ public static class CheckResponseBuilder
         Set(MetadataToken, request?.Token);
         Set(MetadataTenant, outcome.Agent?.Tenant);
         Set(MetadataAgent, outcome.Agent?.AgentId);
-        if (outcome.Call is { } call)
+        if (ResponseTicket.From(outcome) is { } ticket)
         {
-            Set(MetadataToolServer, call.Server?.Id);
-            Set(MetadataResponse, call.Response switch
-            {
-                ResponseHandling.FilterToolsList => ResponseFilterToolsList,
-                ResponseHandling.MeterUsage when outcome.ReservationId is not null && outcome.Decision?.ModelPrice is not null => ResponseMeterUsage,
-                _ => null,
-            });
-            Set(MetadataMcpId, call.McpId);
-        }
-
-        if (outcome.ReservationId is { } reservation && outcome.Decision?.ModelPrice is { } price)
-        {
-            Set(MetadataReservation, reservation);
-            Set(MetadataInputPer1M, price.InputPer1M.ToString(CultureInfo.InvariantCulture));
-            Set(MetadataOutputPer1M, price.OutputPer1M.ToString(CultureInfo.InvariantCulture));
+            Set(MetadataToolServer, ticket.ToolServer);
+            Set(MetadataResponse, ticket.Handling == ResponseHandling.FilterToolsList ? ResponseFilterToolsList : ResponseMeterUsage);
+            Set(MetadataMcpId, ticket.McpId);
+            Set(MetadataReservation, ticket.Reservation);
+            Set(MetadataInputPer1M, ticket.Prices?.InputPer1M.ToString(CultureInfo.InvariantCulture));
+            Set(MetadataOutputPer1M, ticket.Prices?.OutputPer1M.ToString(CultureInfo.InvariantCulture));
         }
 
         return metadata;
@@ -197,6 +188,43 @@ public static class CheckResponseBuilder
     {
         var outcome = new DecisionOutcome(Guid.CreateVersion7().ToString("N"), OutcomeKind.Denied, Effect.Deny, ServerReasons.RequestMalformed, null, null, message, null, null, null);
         return Build(outcome, null);
+    }
+
+    /// <summary>
+    /// The ticket ext_authz wrote into its dynamic metadata (<see cref="Metadata"/>), read back by ext_proc; null when
+    /// the answer needs nothing, or the metadata is not Aegis's.
+    /// </summary>
+    public static ResponseTicket? Ticket(Struct? fields)
+    {
+        var handling = Text(fields, MetadataResponse) switch
+        {
+            ResponseFilterToolsList => ResponseHandling.FilterToolsList,
+            ResponseMeterUsage => ResponseHandling.MeterUsage,
+            _ => ResponseHandling.None,
+        };
+        if (handling == ResponseHandling.None || Text(fields, MetadataTenant) is not { } tenant || Text(fields, MetadataAgent) is not { } agent)
+        {
+            return null;
+        }
+
+        Aegis.Policy.Tools.ModelPrice? prices = null;
+        if (decimal.TryParse(Text(fields, MetadataInputPer1M), NumberStyles.Number, CultureInfo.InvariantCulture, out var input)
+            && decimal.TryParse(Text(fields, MetadataOutputPer1M), NumberStyles.Number, CultureInfo.InvariantCulture, out var output))
+        {
+            prices = new Aegis.Policy.Tools.ModelPrice("", input, output);
+        }
+
+        return new ResponseTicket
+        {
+            Handling = handling,
+            DecisionId = Text(fields, MetadataDecisionId) ?? "",
+            Tenant = tenant,
+            AgentId = agent,
+            ToolServer = Text(fields, MetadataToolServer),
+            McpId = Text(fields, MetadataMcpId),
+            Reservation = Text(fields, MetadataReservation),
+            Prices = prices,
+        };
     }
 
     /// <summary>The dynamic metadata string field <paramref name="key"/>, if set.</summary>

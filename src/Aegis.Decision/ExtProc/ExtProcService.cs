@@ -8,7 +8,6 @@ using Aegis.Decision.Protos.Envoy.Service.ExtProc.V3;
 using Aegis.Policy.Decisions;
 using Aegis.Policy.Redaction;
 using Aegis.Policy.Resources;
-using Aegis.Policy.Tools;
 using Grpc.Core;
 using Phase = Aegis.Decision.Protos.Envoy.Service.ExtProc.V3.ProcessingRequest.RequestOneofCase;
 
@@ -35,9 +34,6 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
 
     /// <summary>gRPC metadata naming the sidecar's agent, like ext_authz's agent_id context extension.</summary>
     public const string AgentMetadata = EnvoyContract.AgentMetadata;
-
-    /// <summary>A response that should have been processed could not be, so it is not passed on.</summary>
-    public const string ResponseUnprocessable = "response_unprocessable";
 
     public override async Task Process(IAsyncStreamReader<ProcessingRequest> requestStream, IServerStreamWriter<ProcessingResponse> responseStream, ServerCallContext context)
     {
@@ -106,7 +102,7 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
         // A body that may need redacting is never let through unseen: buffered when ext_authz said sanitize, and when
         // its decision is unknown (no forwarded metadata: a misconfigured filter).
         var bufferBody = !headers.EndOfStream && (exchange.AuthorizedEffect is null || exchange.AuthorizedEffect == DecisionJson.EffectName(Effect.Sanitize));
-        var processResponse = exchange.Response is not null;
+        var processResponse = exchange.Ticket is not null;
         return bufferBody || processResponse
             ? ProcessingResponses.ContinueWithModes(bufferBody, processResponse)
             : ProcessingResponses.Continue(Phase.RequestHeaders)!;
@@ -139,10 +135,10 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
                 return Logged(ProcessingResponses.Refuse(outcome, exchange.RawValues), outcome);
             }
 
-            if (exchange.AuthorizedEffect is null && outcome.Call?.Response is ResponseHandling.FilterToolsList or ResponseHandling.MeterUsage)
+            if (exchange.AuthorizedEffect is null && outcome.Call?.Response is ResponseHandling.FilterToolsList)
             {
-                // Without ext_authz's metadata the answer was never asked for, so it could not be filtered or metered.
-                return Refuse(exchange, ResponseUnprocessable, "this call's answer must be processed, but ext_authz's metadata did not reach ext_proc (metadata_options)", outcome);
+                // Without ext_authz's metadata the answer was never asked for, so it could not be filtered.
+                return Refuse(exchange, ResponseProcessor.Unprocessable, "this call's answer must be filtered, but ext_authz's metadata did not reach ext_proc (metadata_options)", outcome);
             }
 
             if (decision.Effect != Effect.Sanitize)
@@ -208,109 +204,43 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
 
     private ProcessingResponse OnResponseHeaders(HttpHeaders message, Exchange exchange)
     {
-        var headers = Exchange.Read(message.Headers, out _);
-        var status = headers.TryGetValue(":status", out var s) ? s : "";
-        var contentType = headers.TryGetValue("content-type", out var type) ? type : "";
-        if (exchange.Response is null || message.EndOfStream || !status.StartsWith('2'))
+        if (exchange.Ticket is not { } ticket || message.EndOfStream)
         {
-            // An error answer carries neither tools nor usage: it passes, and a reservation stands.
             return ProcessingResponses.Continue(Phase.ResponseHeaders)!;
         }
 
-        if (contentType.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        var headers = Exchange.Read(message.Headers, out _);
+        var status = headers.TryGetValue(":status", out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
+        var processor = exchange.Processor = new ResponseProcessor(decisions, ticket, exchange.Via());
+        var start = processor.Start(status, headers.TryGetValue("content-type", out var type) ? type : null);
+        return start switch
         {
-            exchange.Events = new SseEventReader();
-            return ProcessingResponses.ProcessResponseBody(streamed: true, removeContentLength: exchange.Response == CheckResponseBuilder.ResponseFilterToolsList);
-        }
-
-        if (contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-        {
-            return ProcessingResponses.ProcessResponseBody(streamed: false, removeContentLength: exchange.Response == CheckResponseBuilder.ResponseFilterToolsList);
-        }
-
-        if (exchange.Response == CheckResponseBuilder.ResponseFilterToolsList)
-        {
-            // A tools/list answer Aegis cannot read would show the agent every tool.
-            return Refuse(exchange, ResponseUnprocessable, $"the tools/list answer has content-type \"{contentType}\", neither application/json nor text/event-stream");
-        }
-
-        return ProcessingResponses.Continue(Phase.ResponseHeaders)!;
+            { Refusal: { } refusal } => Refuse(exchange, ResponseProcessor.Unprocessable, refusal),
+            { Mode: ResponseBodyMode.None } => ProcessingResponses.Continue(Phase.ResponseHeaders)!,
+            _ => ProcessingResponses.ProcessResponseBody(streamed: start.Mode == ResponseBodyMode.Streamed, removeContentLength: start.RemoveContentLength),
+        };
     }
 
     private async Task<ProcessingResponse> OnResponseBodyAsync(HttpBody message, Exchange exchange, CancellationToken cancellationToken)
     {
-        if (exchange.Response == CheckResponseBuilder.ResponseFilterToolsList)
+        if (exchange.Processor is not { } processor)
         {
-            var filter = exchange.ToolsFilter ??= new ToolsListFilter(exchange.McpId, decisions.ToolsListFilter(exchange.Tenant ?? "", exchange.Agent ?? "", exchange.ToolServer, exchange.Via()));
-            if (exchange.Events is not { } events)
-            {
-                var filtered = filter.FilterJson(message.Body.Span);
-                return filtered is null
-                    ? Refuse(exchange, ResponseUnprocessable, "the tools/list answer is not the JSON-RPC result it should be")
-                    : ProcessingResponses.ReplaceResponseBody(filtered);
-            }
-
-            var output = new List<byte>();
-            foreach (var e in events.Push(message.Body.Span))
-            {
-                output.AddRange(filter.FilterEvent(e));
-            }
-
-            if (events.Overflowed)
-            {
-                return Refuse(exchange, ResponseUnprocessable, $"an event of the tools/list stream is larger than {SseEventReader.MaxEventBytes} bytes");
-            }
-
-            if (message.EndOfStream)
-            {
-                output.AddRange(events.Drain());
-            }
-
-            return ProcessingResponses.ReplaceResponseBody([.. output]);
+            return ProcessingResponses.Continue(Phase.ResponseBody)!;
         }
 
-        if (exchange.Response == CheckResponseBuilder.ResponseMeterUsage && !exchange.Settled)
+        var chunk = await processor.ProcessAsync(message.Body.Memory, message.EndOfStream, cancellationToken).ConfigureAwait(false);
+        if (processor.Settlement is { } settled && !exchange.Logged)
         {
-            TokenUsage? usage = null;
-            if (exchange.Events is not { } events)
-            {
-                usage = UsageReader.FromJson(message.Body.Memory);
-            }
-            else
-            {
-                var meter = exchange.Usage ??= new UsageReader();
-                foreach (var e in events.Push(message.Body.Span))
-                {
-                    meter.Observe(e);
-                }
-
-                usage = meter.Final ?? (message.EndOfStream ? meter.Complete() : null);
-            }
-
-            if (usage is { } used)
-            {
-                await SettleAsync(exchange, used, cancellationToken).ConfigureAwait(false);
-            }
+            exchange.Logged = true;
+            LogSettled(logger, exchange.DecisionId, processor.Ticket.Reservation ?? "", settled.Reason ?? "settled");
         }
 
-        return ProcessingResponses.Continue(Phase.ResponseBody)!;
-    }
-
-    private async Task SettleAsync(Exchange exchange, TokenUsage usage, CancellationToken cancellationToken)
-    {
-        exchange.Settled = true;
-        if (exchange.Reservation is not { } reservation || exchange.Tenant is not { } tenant
-            || !decimal.TryParse(exchange.InputPer1M, NumberStyles.Number, CultureInfo.InvariantCulture, out var input)
-            || !decimal.TryParse(exchange.OutputPer1M, NumberStyles.Number, CultureInfo.InvariantCulture, out var output))
+        return chunk switch
         {
-            return;
-        }
-
-        var cost = new ModelPrice("", input, output).CostOf(usage.InputTokens, usage.OutputTokens);
-
-        // The answer is already on its way; a settlement that fails leaves the reservation standing (never less).
-        var settled = await decisions.SettleAsync(tenant, exchange.Agent ?? "", reservation, cost, cancellationToken).ConfigureAwait(false);
-        LogSettled(logger, exchange.DecisionId, reservation, usage.InputTokens, usage.OutputTokens, cost, settled.Reason ?? "settled");
+            { Refusal: { } refusal } => Refuse(exchange, ResponseProcessor.Unprocessable, refusal),
+            { Replacement: { } replacement } => ProcessingResponses.ReplaceResponseBody(replacement),
+            _ => ProcessingResponses.Continue(Phase.ResponseBody)!,
+        };
     }
 
     private ProcessingResponse Refuse(Exchange exchange, string reason, string message, DecisionOutcome? decided = null)
@@ -333,8 +263,8 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
     [LoggerMessage(Level = LogLevel.Debug, Message = "ext_proc stream ended before Envoy closed it")]
     private static partial void LogStreamEnded(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "call {DecisionId}: reservation {Reservation} settled from usage ({Input} in, {Output} out) at {Cost} USD: {Outcome}")]
-    private static partial void LogSettled(ILogger logger, string decisionId, string reservation, long input, long output, decimal cost, string outcome);
+    [LoggerMessage(Level = LogLevel.Information, Message = "call {DecisionId}: reservation {Reservation} settled from the usage its answer reported: {Outcome}")]
+    private static partial void LogSettled(ILogger logger, string decisionId, string reservation, string outcome);
 
     /// <summary>What one stream has learned so far: the request headers, what ext_authz handed on, and the answer's state.</summary>
     private sealed class Exchange(string? expectedTenant, string? expectedAgent)
@@ -350,19 +280,11 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
 
         public string? MetadataToken { get; private set; }
         public string? AuthorizedEffect { get; private set; }
-        public string? Tenant { get; private set; }
-        public string? Agent { get; private set; }
-        public string? ToolServer { get; private set; }
-        public string? Response { get; private set; }
-        public string? McpId { get; private set; }
-        public string? Reservation { get; private set; }
-        public string? InputPer1M { get; private set; }
-        public string? OutputPer1M { get; private set; }
+        /// <summary>What the answer needs, as ext_authz handed it on; null when it needs nothing.</summary>
+        public ResponseTicket? Ticket { get; private set; }
 
-        public SseEventReader? Events { get; set; }
-        public UsageReader? Usage { get; set; }
-        public ToolsListFilter? ToolsFilter { get; set; }
-        public bool Settled { get; set; }
+        public ResponseProcessor? Processor { get; set; }
+        public bool Logged { get; set; }
 
         /// <summary>ext_authz's decision id (metadata, else the header it set), so a refusal here names the same decision.</summary>
         public string DecisionId => _decisionId ??= Headers is { } h && h.TryGetValue(AegisHeaders.DecisionId, out var id) ? id : Guid.CreateVersion7().ToString("N");
@@ -409,14 +331,7 @@ public sealed partial class ExtProcService(DecisionService decisions, ILogger<Ex
             MetadataToken = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataToken) ?? MetadataToken;
             AuthorizedEffect = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataEffect) ?? AuthorizedEffect;
             _decisionId = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataDecisionId) ?? _decisionId;
-            Tenant = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataTenant) ?? Tenant;
-            Agent = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataAgent) ?? Agent;
-            ToolServer = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataToolServer) ?? ToolServer;
-            Response = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataResponse) ?? Response;
-            McpId = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataMcpId) ?? McpId;
-            Reservation = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataReservation) ?? Reservation;
-            InputPer1M = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataInputPer1M) ?? InputPer1M;
-            OutputPer1M = CheckResponseBuilder.Text(authz, CheckResponseBuilder.MetadataOutputPer1M) ?? OutputPer1M;
+            Ticket = CheckResponseBuilder.Ticket(authz) ?? Ticket;
         }
     }
 }
