@@ -15,10 +15,9 @@ public class CelBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        if (!CelCondition.TryCompile("args.amount <= 90.0 && args.currency in ['USD', 'EUR']", out _condition, out var error))
-        {
-            throw new InvalidOperationException(error);
-        }
+        _condition = CelCondition.TryCompile("args.amount <= 90.0 && args.currency in ['USD', 'EUR']", out var condition, out var error)
+            ? condition
+            : throw new InvalidOperationException(error);
 
         using var args = JsonDocument.Parse("""{"amount": 5, "currency": "USD", "memo": "invoice 4411"}""");
         _scope = new DictionaryCelScope(new Dictionary<string, object?> { ["args"] = args.RootElement.Clone() });
