@@ -71,4 +71,35 @@ public class CelRegexTests
     [InlineData("tool.matches(args.currency) == false", "true")]
     [InlineData("args.amount.matches('5')", "error: no such overload: matches(double)")]
     public void Evaluate_Matches_IsRe2(string expression, string expected) => CelCases.Check(expression, expected);
+
+    [Theory]
+    [InlineData("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[a-f0-9]{64}$")]
+    [InlineData("(?i)caf\\b|^x$|(?m)^y")]
+    [InlineData("\\p{Greek}+\\P{L}|[^a-c]{2,3}z")]
+    [InlineData("(a|ab)(c|bcd)(d*)$")]
+    [InlineData("\\bfoo\\B.|\\Aba?r\\z")]
+    public void IsMatch_LazyDfa_AgreesWithTheSimulatedAutomaton(string pattern)
+    {
+        // The DFA is a cache over the automaton; on every text both must give the same answer.
+        Assert.True(Aegis.Policy.Conditions.Regex.Re2Regex.TryCompile(pattern, out var regex, out var error), error);
+        string[] alphabet = ["a", "b", "c", "d", "z", "x", "y", "f", "o", "r", "é", "Ω", "😀", "\n", " ", ":", "/", "0", "@sha256:", "K"];
+        var random = new Random(17);
+        for (var i = 0; i < 2000; i++)
+        {
+            var text = string.Concat(Enumerable.Range(0, random.Next(0, 12)).Select(_ => alphabet[random.Next(alphabet.Length)]));
+            Assert.True(regex!.IsMatch(text) == regex.IsMatchBySimulation(text), $"{pattern} on \"{text}\"");
+        }
+    }
+
+    [Fact]
+    public void IsMatch_MoreDfaStatesThanTheCache_FallsBackToSimulation()
+    {
+        // "an a 13 characters from the end" needs 2^13 DFA states, past the cache: answers must stay right.
+        Assert.True(Aegis.Policy.Conditions.Regex.Re2Regex.TryCompile("a[ab]{12}$", out var regex, out var error), error);
+        var random = new Random(3);
+        var text = string.Concat(Enumerable.Range(0, 20_000).Select(_ => random.Next(2) == 0 ? 'a' : 'b'));
+        Assert.True(regex!.IsMatch(text + "a" + new string('b', 12)));
+        Assert.False(regex.IsMatch(text + new string('b', 13)));
+        Assert.Equal(regex.IsMatchBySimulation(text), regex.IsMatch(text));
+    }
 }

@@ -4,10 +4,11 @@ using System.Text;
 namespace Aegis.Policy.Conditions.Regex;
 
 /// <summary>
-/// An RE2 regular expression compiled to a Thompson automaton and searched by simulating all its states at once
-/// (no backtracking): time is linear in the text for a given pattern, whatever the pattern or text. Only answers
-/// whether the pattern matches a substring, which is all CEL's <c>matches</c> needs, so greedy and lazy forms
-/// are the same here. Immutable and safe to share between threads.
+/// An RE2 regular expression compiled to a Thompson automaton and searched without backtracking: by a DFA built
+/// lazily from the automaton's state sets (cached per pattern), or by simulating all states at once when that
+/// cache is full. Either way time is linear in the text, whatever the pattern or text. Only answers whether the
+/// pattern matches a substring, which is all CEL's <c>matches</c> needs, so greedy and lazy forms are the same
+/// here. Safe to share between threads.
 /// </summary>
 internal sealed class Re2Regex
 {
@@ -15,20 +16,13 @@ internal sealed class Re2Regex
 
     private readonly Instruction[] _program;
     private readonly bool _anchoredAtStart;
+    private readonly Re2Dfa _dfa;
 
     private Re2Regex(Instruction[] program, bool anchoredAtStart)
     {
         _program = program;
         _anchoredAtStart = anchoredAtStart;
-    }
-
-    private enum OpCode : byte
-    {
-        Chars,
-        Split,
-        Jump,
-        Assert,
-        Match,
+        _dfa = new Re2Dfa(program, anchoredAtStart);
     }
 
     /// <summary>Compiles <paramref name="pattern"/>, or says why RE2 would refuse it.</summary>
@@ -53,7 +47,10 @@ internal sealed class Re2Regex
     }
 
     /// <summary>True when some substring of <paramref name="text"/> matches.</summary>
-    public bool IsMatch(string text)
+    public bool IsMatch(string text) => _dfa.TryMatch(text) ?? IsMatchBySimulation(text);
+
+    /// <summary>The automaton's states simulated directly: the fallback when the DFA's state cache is full.</summary>
+    internal bool IsMatchBySimulation(string text)
     {
         var n = _program.Length;
         var pool = ArrayPool<int>.Shared;
@@ -176,7 +173,7 @@ internal sealed class Re2Regex
         return false;
     }
 
-    private static bool Holds(ReAssertion assertion, int prev, int next) => assertion switch
+    internal static bool Holds(ReAssertion assertion, int prev, int next) => assertion switch
     {
         ReAssertion.BeginText => prev < 0,
         ReAssertion.EndText => next < 0,
@@ -187,7 +184,7 @@ internal sealed class Re2Regex
     };
 
     // RE2's \b is ASCII: a word character is [0-9A-Za-z_].
-    private static bool IsWordChar(int c) => c is (>= '0' and <= '9') or (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or '_';
+    internal static bool IsWordChar(int c) => c is (>= '0' and <= '9') or (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or '_';
 
     private static bool StartsWithBeginText(ReNode node) => node switch
     {
@@ -283,11 +280,22 @@ internal sealed class Re2Regex
         }
     }
 
-    private readonly record struct Instruction(OpCode Op)
-    {
-        public int X { get; init; }
-        public int Y { get; init; }
-        public CodePointSet? Set { get; init; }
-        public ReAssertion Assertion { get; init; }
-    }
+}
+
+internal enum OpCode : byte
+{
+    Chars,
+    Split,
+    Jump,
+    Assert,
+    Match,
+}
+
+/// <summary>One automaton instruction: a code point set to consume, a split, a jump, an assertion, or the match.</summary>
+internal readonly record struct Instruction(OpCode Op)
+{
+    public int X { get; init; }
+    public int Y { get; init; }
+    public CodePointSet? Set { get; init; }
+    public ReAssertion Assertion { get; init; }
 }
