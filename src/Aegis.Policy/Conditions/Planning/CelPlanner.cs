@@ -49,8 +49,7 @@ internal sealed class CelPlanner
     {
         CelConstExpr c => new ConstPlan(c.Value is bool b ? CelValue.Bool(b) : c.Value),
         CelIdentExpr i => _checked.References[i.Id] is { IsLocal: true } local ? new LocalPlan(local.Index) : new VariablePlan(_checked.References[i.Id].Index, At(i)),
-        CelSelectExpr { TestOnly: true } s => new HasPlan(Visit(s.Operand), s.Field, At(s)),
-        CelSelectExpr s => new SelectPlan(Visit(s.Operand), s.Field, At(s)),
+        CelSelectExpr s => new SelectPlan(Visit(s.Operand), s.Field, s.TestOnly, At(s)),
         CelCallExpr c => Call(c),
         CelListExpr l => List(l),
         CelMapExpr m => Map(m),

@@ -43,7 +43,8 @@ internal sealed class LocalPlan(int slot) : CelPlan
     public override object? Eval(CelScope scope, CelFrame? frame) => frame!.Locals[slot];
 }
 
-internal sealed class SelectPlan(CelPlan operand, string field, string location) : CelPlan
+/// <summary><c>e.f</c>, or with <paramref name="testOnly"/> the expansion of <c>has(e.f)</c>.</summary>
+internal sealed class SelectPlan(CelPlan operand, string field, bool testOnly, string location) : CelPlan
 {
     public override object? Eval(CelScope scope, CelFrame? frame)
     {
@@ -53,22 +54,7 @@ internal sealed class SelectPlan(CelPlan operand, string field, string location)
             return target;
         }
 
-        var value = CelAccess.Select(target, field);
-        return value is CelError e ? e.At(location) : value;
-    }
-}
-
-internal sealed class HasPlan(CelPlan operand, string field, string location) : CelPlan
-{
-    public override object? Eval(CelScope scope, CelFrame? frame)
-    {
-        var target = operand.Eval(scope, frame);
-        if (target is CelError)
-        {
-            return target;
-        }
-
-        var value = CelAccess.Has(target, field);
+        var value = testOnly ? CelAccess.Has(target, field) : CelAccess.Select(target, field);
         return value is CelError e ? e.At(location) : value;
     }
 }
