@@ -1,3 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
+using Aegis.Policy.Conditions.Checking;
+using Aegis.Policy.Conditions.Planning;
+using Aegis.Policy.Conditions.Runtime;
+using Aegis.Policy.Conditions.Syntax;
+
 namespace Aegis.Policy.Conditions;
 
 /// <summary>Outcome of evaluating a condition: true, false, or an error (which callers must fail closed on).</summary>
@@ -11,18 +17,47 @@ public readonly record struct ConditionResult(bool Value, string? Error)
 }
 
 /// <summary>
-/// A CEL `when` expression compiled once at bundle load into a tree of evaluator nodes, evaluated per decision
-/// without parsing, reflection or exceptions. Immutable and safe to share between threads.
+/// A CEL <c>when</c> expression, compiled once at bundle load (parse, type-check against the declared variables,
+/// plan) and evaluated per decision without parsing, name lookups or exceptions. Immutable and safe to share
+/// between threads.
 /// </summary>
 public sealed class CelCondition
 {
     /// <summary>The variables a condition may use, in the index order of <see cref="CelScope.Variable"/>.</summary>
     public static readonly string[] Variables = ["agent", "tool", "args", "request", "cost", "budget", "region", "now"];
 
-    private readonly CelNode _root;
+    /// <summary>Iterations all comprehensions of one evaluation may run together (nested loops over agent input are bounded).</summary>
+    public const int IterationBudget = 100_000;
+
+    private static readonly CelVariable[] Declarations =
+    [
+        new("agent", 0, CelType.Object("agent", new Dictionary<string, CelType>(StringComparer.Ordinal)
+        {
+            ["id"] = CelType.String,
+            ["tenant"] = CelType.String,
+            ["org"] = CelType.String,
+            ["scopes"] = CelType.ListOf(CelType.String),
+        })),
+        new("tool", 1, CelType.String),
+        new("args", 2, CelType.Dyn),
+        new("request", 3, CelType.Object("request", new Dictionary<string, CelType>(StringComparer.Ordinal)
+        {
+            ["method"] = CelType.String,
+            ["host"] = CelType.String,
+            ["path"] = CelType.String,
+            ["headers"] = CelType.MapOf(CelType.String, CelType.String),
+        })),
+        new("cost", 4, CelType.Double),
+        new("budget", 5, CelType.Object("budget", new[] { "spent", "limit", "spentToday", "spentThisMonth", "daily", "monthly" }
+            .ToDictionary(f => f, _ => CelType.Double, StringComparer.Ordinal))),
+        new("region", 6, CelType.String),
+        new("now", 7, CelType.Timestamp),
+    ];
+
+    private readonly CelPlan _root;
     private readonly int _localSlots;
 
-    private CelCondition(string expression, CelNode root, int localSlots)
+    private CelCondition(string expression, CelPlan root, int localSlots)
     {
         Expression = expression;
         _root = root;
@@ -32,67 +67,59 @@ public sealed class CelCondition
     /// <summary>The source expression.</summary>
     public string Expression { get; }
 
-    /// <summary>Compiles <paramref name="expression"/>: syntax, known names and functions, and a boolean result.</summary>
-    public static bool TryCompile(string expression, out CelCondition condition, out string error)
+    /// <summary>
+    /// Compiles <paramref name="expression"/>: syntax, declared names, types (the result must be able to be a boolean)
+    /// and regular-expression literals. Never throws; the error names line:column and the reason.
+    /// </summary>
+    public static bool TryCompile(string expression, [NotNullWhen(true)] out CelCondition? condition, out string error)
     {
-        condition = null!;
+        condition = null;
         try
         {
-            var (root, slots) = CelParser.Parse(expression, Variables);
-            condition = new CelCondition(expression, root, slots);
+            var source = new CelSource(expression);
+            try
+            {
+                var ast = CelParser.Parse(expression);
+                var checkedExpr = CelChecker.Check(ast, Declarations);
+                condition = new CelCondition(expression, CelPlanner.Plan(checkedExpr, source), checkedExpr.LocalSlots);
+                error = "";
+                return true;
+            }
+            catch (CelCompileException e)
+            {
+                error = $"CEL does not compile: {source.Location(e.Offset)}: {e.Message}";
+                return false;
+            }
         }
-        catch (CelCompileException e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            error = $"CEL does not compile at position {e.Position + 1}: {e.Message}";
+            // A bug in the compiler must refuse the condition, not take the loader (or the server) down.
+            error = $"CEL does not compile: internal error ({e.GetType().Name}: {e.Message})";
             return false;
         }
-
-        // A result that is not a boolean with every variable present (a bare `tool`) is a mistake, not a policy.
-        var probe = condition._root.Eval(ProbeScope.Instance, condition._localSlots > 0 ? new object?[condition._localSlots] : null);
-        if (probe is not (bool or CelError))
-        {
-            error = $"CEL must evaluate to a boolean, but \"{expression}\" gives a {CelRuntime.TypeName(probe)}";
-            condition = null!;
-            return false;
-        }
-
-        error = "";
-        return true;
     }
 
     /// <summary>Evaluates against one decision's variables; errors and non-boolean results are failures.</summary>
     public ConditionResult Evaluate(CelScope scope)
     {
-        var result = _root.Eval(scope, _localSlots > 0 ? new object?[_localSlots] : null);
-        return result switch
+        try
         {
-            true => ConditionResult.True,
-            false => ConditionResult.False,
-            CelError e => new ConditionResult(false, e.Message),
-            var other => new ConditionResult(false, $"condition gave a {CelRuntime.TypeName(other)}, not a boolean"),
-        };
+            var frame = _localSlots > 0 ? new CelFrame(_localSlots, IterationBudget) : null;
+            return _root.Eval(scope, frame) switch
+            {
+                true => ConditionResult.True,
+                false => ConditionResult.False,
+                CelError e => new ConditionResult(false, e.Message),
+                var other => new ConditionResult(false, $"condition gave a {CelValue.TypeName(other)}, not a boolean"),
+            };
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Evaluation is written not to throw; if it ever does, the decision fails closed with condition_error.
+            return new ConditionResult(false, $"internal error evaluating the condition ({e.GetType().Name}: {e.Message})");
+        }
     }
 
-    /// <summary>Evaluates against variables given by name (tests and tools).</summary>
+    /// <summary>Evaluates against variables given by name as .NET values (tests and tools).</summary>
     public ConditionResult Evaluate(IReadOnlyDictionary<string, object?> variables) => Evaluate(new DictionaryCelScope(variables));
-
-    /// <summary>Every variable present with an empty value of its type.</summary>
-    private sealed class ProbeScope : CelScope
-    {
-        public static readonly ProbeScope Instance = new();
-
-        private static readonly object?[] Values =
-        [
-            new Dictionary<string, object?> { ["id"] = "", ["tenant"] = "", ["org"] = "", ["scopes"] = new List<object?>() },
-            "",
-            new Dictionary<string, object?>(),
-            new Dictionary<string, object?> { ["method"] = "", ["host"] = "", ["path"] = "", ["headers"] = new Dictionary<string, object?>() },
-            0.0,
-            new Dictionary<string, object?> { ["spent"] = 0.0, ["limit"] = 0.0, ["spentToday"] = 0.0, ["spentThisMonth"] = 0.0, ["daily"] = 0.0, ["monthly"] = 0.0 },
-            "",
-            DateTimeOffset.UnixEpoch,
-        ];
-
-        public override object? Variable(int index) => Values[index];
-    }
 }

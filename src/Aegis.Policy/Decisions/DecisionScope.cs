@@ -1,4 +1,5 @@
 using Aegis.Policy.Conditions;
+using Aegis.Policy.Conditions.Runtime;
 
 namespace Aegis.Policy.Decisions;
 
@@ -64,7 +65,7 @@ internal sealed class DecisionScope(DecisionInput input, PolicySet set) : CelSco
             case "region":
                 return input.Region ?? "";
             default:
-                return input.Now;
+                return CelTimestamp.FromDateTimeOffset(input.Now);
         }
     }
 }
