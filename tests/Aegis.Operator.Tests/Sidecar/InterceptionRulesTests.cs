@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Aegis.Operator.Sidecar;
 using Aegis.TestSupport;
 
@@ -65,51 +64,15 @@ public class InterceptionRulesTests
         Assert.Contains("iptables -t nat -A AEGIS_OUTPUT -p tcp -j REDIRECT --to-ports 17777", InterceptionRules.Script(new SidecarOptions { TransparentPort = 17777 }).Split('\n'));
 
     /// <summary>
-    /// The script as the kernel takes it: run in a fresh network (and mount) namespace with a resolv.conf of our own,
-    /// then read back with iptables-save and probed with real connections: TCP to an in-cluster address is redirected
-    /// (refused at once by the empty transparent port instead of going out), Envoy's uid is not, UDP is rejected
-    /// except DNS to the nameserver. Needs root, util-linux's unshare and setpriv, iproute2, bash and iptables.
+    /// The script as the kernel takes it: run in a fresh network namespace (<see cref="NetworkNamespaceProbe"/>), read
+    /// back with iptables-save and probed with real connections.
     /// </summary>
     [Fact]
     public async Task Script_InANetworkNamespace_RedirectsAndRejectsAsDocumented()
     {
-        var missing = Missing("iptables", "ip6tables", "iptables-save", "unshare", "setpriv", "ip", "bash");
-        if (missing is not null || Environment.UserName != "root")
-        {
-            Assert.Skip($"needs root and {missing ?? "root"} on PATH (Debian: apt-get install iptables util-linux iproute2); runs where they are, e.g. on the project's machines after `apt-get install iptables`");
-        }
+        NetworkNamespaceProbe.SkipUnlessAvailable();
 
-        using var dir = new TempDirectory();
-        File.WriteAllText(Path.Combine(dir.Path, "resolv.conf"), "search agents.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
-        File.WriteAllText(Path.Combine(dir.Path, "aegis-init.sh"), Script);
-        File.WriteAllText(Path.Combine(dir.Path, "probe.sh"), $$"""
-            set -u
-            mount --bind {{dir.Path}}/resolv.conf /etc/resolv.conf
-            ip link set lo up
-            ip link add aegis0 type veth peer name aegis1 && ip addr add 10.1.0.2/16 dev aegis0 && ip link set aegis0 up && ip link set aegis1 up && ip route add default dev aegis0
-            sh {{dir.Path}}/aegis-init.sh || { echo "script failed"; exit 1; }
-            echo "=== rules"
-            iptables-save | grep -v '^#'
-            echo "=== probes"
-            # Redirected: nothing listens on 127.0.0.1:15002 here, so the connection is refused at once.
-            timeout 2 bash -c 'exec 3<>/dev/tcp/10.96.0.1/443' 2>/dev/null; echo "tcp-apiserver=$?"
-            timeout 2 bash -c 'exec 3<>/dev/tcp/10.96.4.7/80' 2>/dev/null; echo "tcp-service=$?"
-            # Envoy's uid is not redirected: it goes out the veth link, where nobody answers.
-            timeout 1 setpriv --reuid 101 --regid 101 --clear-groups bash -c 'exec 3<>/dev/tcp/10.96.4.7/80' 2>/dev/null; echo "tcp-envoy=$?"
-            bash -c 'echo x > /dev/udp/203.0.113.9/443' 2>/dev/null; echo "udp-other=$?"
-            bash -c 'echo x > /dev/udp/10.96.0.10/53' 2>/dev/null; echo "udp-dns=$?"
-            """);
-        var start = new ProcessStartInfo("unshare") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "--net", "--mount", "--propagation", "private", "sh", Path.Combine(dir.Path, "probe.sh") })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        var error = await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.ExitCode == 0, $"the probe failed (exit {process.ExitCode}):\n{output}\n{error}");
+        var output = await NetworkNamespaceProbe.RunAsync(Script);
 
         Assert.Contains("-A OUTPUT -p tcp -j AEGIS_OUTPUT", output, StringComparison.Ordinal);
         Assert.Contains("-A AEGIS_OUTPUT -d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j RETURN", output, StringComparison.Ordinal);
@@ -124,7 +87,4 @@ public class InterceptionRulesTests
         Assert.Contains("udp-other=1", output, StringComparison.Ordinal);
         Assert.Contains("udp-dns=0", output, StringComparison.Ordinal);
     }
-
-    private static string? Missing(params string[] tools) =>
-        tools.FirstOrDefault(t => !(Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, t))));
 }
