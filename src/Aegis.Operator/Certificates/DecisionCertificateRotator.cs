@@ -19,45 +19,18 @@ public sealed partial class DecisionCertificateRotator(IKubernetes client, Decis
     /// <summary>True once the bundle is published (to the ConfigMap and to the injector).</summary>
     public bool Ready { get; private set; }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ReconcileAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
-            {
-                LogFailed(logger, options.SecretName, e.Message);
-            }
-
-            await Task.Delay(Ready ? options.CheckInterval : TimeSpan.FromSeconds(Math.Min(2, options.CheckInterval.TotalSeconds)), time, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        TlsSecretStore.RunAsync(ReconcileAsync, () => Ready, options.CheckInterval, time, reason => LogFailed(logger, options.SecretName, reason), cancellationToken);
 
     /// <summary>One round: at most one rotation step, then the bundle published to the ConfigMap and the injector.</summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var secret = await _secrets.ReadAsync(cancellationToken).ConfigureAwait(false);
-        var material = TlsSecretStore.Material(secret, out var unreadable);
-        if (unreadable is not null)
+        if (await _secrets.AdvanceAsync(time.GetUtcNow(), options.Policy, what => LogRotation(logger, what), cancellationToken).ConfigureAwait(false) is not { } material)
         {
-            LogUnreadable(logger, options.SecretName, unreadable);
+            return;
         }
 
-        if (CertificateRotation.Next(material, time.GetUtcNow(), options.Policy) is { } step)
-        {
-            LogIssued(logger, step.What, options.SecretName);
-            if (await _secrets.WriteAsync(secret, step.Next.ToData(), cancellationToken).ConfigureAwait(false) is null)
-            {
-                return;
-            }
-
-            material = step.Next;
-        }
-
-        await PublishConfigMapAsync(material!.BundlePem, cancellationToken).ConfigureAwait(false);
+        await PublishConfigMapAsync(material.BundlePem, cancellationToken).ConfigureAwait(false);
         trust.Publish(material.BundlePem);
         Ready = true;
     }
@@ -107,9 +80,6 @@ public sealed partial class DecisionCertificateRotator(IKubernetes client, Decis
     [LoggerMessage(Level = LogLevel.Warning, Message = "decision server certificates ({Secret}): {Reason}; retrying")]
     private static partial void LogFailed(ILogger logger, string secret, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Secret {Secret} cannot be read as certificates ({Reason}); issuing new ones")]
-    private static partial void LogUnreadable(ILogger logger, string secret, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "issued {What} into Secret {Secret}")]
-    private static partial void LogIssued(ILogger logger, string what, string secret);
+    [LoggerMessage(Level = LogLevel.Information, Message = "decision server certificates: {What}")]
+    private static partial void LogRotation(ILogger logger, string what);
 }

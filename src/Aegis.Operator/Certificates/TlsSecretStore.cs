@@ -42,6 +42,47 @@ public sealed class TlsSecretStore(IKubernetes client, string ns, string name)
         }
     }
 
+    /// <summary>
+    /// One round of <see cref="CertificateRotation"/> against the Secret: the material after at most one step, or null
+    /// when another replica wrote first (the next round reads its result). <paramref name="log"/> hears what changed
+    /// and why stored material was unusable.
+    /// </summary>
+    public async Task<TlsMaterial?> AdvanceAsync(DateTimeOffset now, RotationPolicy policy, Action<string> log, CancellationToken cancellationToken)
+    {
+        var secret = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        var material = Material(secret, out var unreadable);
+        if (unreadable is not null)
+        {
+            log($"Secret {name} cannot be read as certificates ({unreadable}); issuing new ones");
+        }
+
+        if (CertificateRotation.Next(material, now, policy) is not { } step)
+        {
+            return material;
+        }
+
+        log($"issued {step.What} into Secret {name}");
+        return await WriteAsync(secret, step.Next.ToData(), cancellationToken).ConfigureAwait(false) is null ? null : step.Next;
+    }
+
+    /// <summary>Runs <paramref name="round"/> until cancelled: every <paramref name="interval"/> once ready, every 2 s until then; a failed round is logged and retried.</summary>
+    public static async Task RunAsync(Func<CancellationToken, Task> round, Func<bool> ready, TimeSpan interval, TimeProvider time, Action<string> logFailure, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await round(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
+            {
+                logFailure(e.Message);
+            }
+
+            await Task.Delay(ready() ? interval : TimeSpan.FromSeconds(Math.Min(2, interval.TotalSeconds)), time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Creates or replaces the Secret; null when another writer got there first (409).</summary>
     public async Task<V1Secret?> WriteAsync(V1Secret? current, Dictionary<string, byte[]> data, CancellationToken cancellationToken)
     {

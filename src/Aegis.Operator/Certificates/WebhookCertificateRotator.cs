@@ -20,30 +20,15 @@ public sealed partial class WebhookCertificateRotator(IKubernetes client, Webhoo
     /// <summary>True once a serving certificate is loaded and, in operator mode, its CA is published.</summary>
     public bool Ready { get; private set; }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ReconcileAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
-            {
-                LogFailed(logger, options.SecretName, e.Message);
-            }
-
-            await Task.Delay(Ready ? options.CheckInterval : TimeSpan.FromSeconds(Math.Min(2, options.CheckInterval.TotalSeconds)), time, cancellationToken).ConfigureAwait(false);
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        TlsSecretStore.RunAsync(ReconcileAsync, () => Ready, options.CheckInterval, time, reason => LogFailed(logger, options.SecretName, reason), cancellationToken);
 
     /// <summary>One round: renew what needs renewing (at most one step), publish the CA bundle, load the serving certificate.</summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var secret = await _secrets.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (options.Source == CertificateSource.CertManager)
         {
-            if (Pair(secret) is not { } issued)
+            if (Pair(await _secrets.ReadAsync(cancellationToken).ConfigureAwait(false)) is not { } issued)
             {
                 LogWaiting(logger, options.Namespace, options.SecretName);
                 return;
@@ -55,25 +40,12 @@ public sealed partial class WebhookCertificateRotator(IKubernetes client, Webhoo
             return;
         }
 
-        var material = TlsSecretStore.Material(secret, out var unreadable);
-        if (unreadable is not null)
+        if (await _secrets.AdvanceAsync(time.GetUtcNow(), options.Policy, what => LogRotation(logger, what), cancellationToken).ConfigureAwait(false) is not { } material)
         {
-            LogUnreadable(logger, options.SecretName, unreadable);
+            return;
         }
 
-        if (CertificateRotation.Next(material, time.GetUtcNow(), options.Policy) is { } step)
-        {
-            LogIssued(logger, step.What, options.SecretName);
-            if (await _secrets.WriteAsync(secret, step.Next.ToData(), cancellationToken).ConfigureAwait(false) is null)
-            {
-                // Another replica wrote first; the next round reads its result.
-                return;
-            }
-
-            material = step.Next;
-        }
-
-        await RegisterAsync(Encoding.ASCII.GetBytes(material!.BundlePem), cancellationToken).ConfigureAwait(false);
+        await RegisterAsync(Encoding.ASCII.GetBytes(material.BundlePem), cancellationToken).ConfigureAwait(false);
         serving.Load(material.Leaf);
         Ready = true;
     }
@@ -130,11 +102,8 @@ public sealed partial class WebhookCertificateRotator(IKubernetes client, Webhoo
     [LoggerMessage(Level = LogLevel.Information, Message = "waiting for cert-manager to write Secret {Namespace}/{Secret}")]
     private static partial void LogWaiting(ILogger logger, string @namespace, string secret);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Secret {Secret} cannot be read as certificates ({Reason}); issuing new ones")]
-    private static partial void LogUnreadable(ILogger logger, string secret, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "issued {What} into Secret {Secret}")]
-    private static partial void LogIssued(ILogger logger, string what, string secret);
+    [LoggerMessage(Level = LogLevel.Information, Message = "webhook certificates: {What}")]
+    private static partial void LogRotation(ILogger logger, string what);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "registered MutatingWebhookConfiguration {Name}")]
     private static partial void LogRegistered(ILogger logger, string name);

@@ -56,21 +56,7 @@ public sealed class EnforcedWebhook : IAsyncLifetime
         var registered = await _client.AdmissionregistrationV1.ReadMutatingWebhookConfigurationAsync("aegis-sidecar-injector");
         var bundle = OperatorCertificateAuthority.ReadBundle(Encoding.ASCII.GetString(registered.Webhooks[0].ClientConfig.CaBundle));
         var port = LoopbackPorts.BoundPort(_app, "https");
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(IPAddress.Loopback, port, ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                CertificateChainPolicy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck },
-            },
-        };
-        handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(bundle);
-        _http = new HttpClient(handler) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
+        _http = new HttpClient(LoopbackTls.Handler(port, bundle)) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
     }
 
     public async ValueTask DisposeAsync()

@@ -98,21 +98,7 @@ internal sealed class DecisionTlsServer : IAsyncDisposable
     /// <summary>A gRPC channel as the sidecar dials: the Service's name (SNI and name check), HTTP/2 over TLS, trusting only <paramref name="trusted"/>.</summary>
     public GrpcChannel Channel(X509Certificate2Collection trusted, string host = ServiceHost)
     {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(IPAddress.Loopback, _server.GrpcPort, ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                CertificateChainPolicy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck },
-            },
-        };
-        handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(trusted);
-        return GrpcChannel.ForAddress($"https://{host}:{_server.GrpcPort}", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+        return GrpcChannel.ForAddress($"https://{host}:{_server.GrpcPort}", new GrpcChannelOptions { HttpHandler = LoopbackTls.Handler(_server.GrpcPort, trusted), DisposeHttpClient = true });
     }
 
     /// <summary>The TLS failure under the gRPC and HTTP layers' exceptions.</summary>

@@ -93,22 +93,6 @@ public class WebhookEndToEndTests
     }
 
     /// <summary>A client as the API server is: it calls the Service's DNS name and trusts nothing but the caBundle.</summary>
-    private static HttpClient TrustingOnly(X509Certificate2Collection bundle, int port)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(IPAddress.Loopback, port, ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                CertificateChainPolicy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck },
-            },
-        };
-        handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(bundle);
-        return new HttpClient(handler) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
-    }
+    private static HttpClient TrustingOnly(X509Certificate2Collection bundle, int port) =>
+        new(LoopbackTls.Handler(port, bundle)) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
 }
