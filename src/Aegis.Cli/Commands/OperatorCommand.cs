@@ -40,16 +40,17 @@ internal static class OperatorCommand
         var envoyImage = new Option<string>("--envoy-image") { Description = "Image of the injected Envoy sidecar", DefaultValueFactory = _ => new SidecarOptions().EnvoyImage };
         var envoyLogLevel = new Option<string>("--envoy-log-level") { Description = "The sidecar's Envoy log level", DefaultValueFactory = _ => "warning" };
         envoyLogLevel.AcceptOnlyFromAmong("trace", "debug", "info", "warning", "error", "critical", "off");
-        var initImage = new Option<string>("--proxy-init-image") { Description = "Image of the transparent-mode init container (needs sh and iptables)", DefaultValueFactory = _ => new SidecarOptions().InitImage };
+        var initImage = new Option<string>("--proxy-init-image") { Description = "Image of the aegis-init container that installs the redirect (needs sh, awk, iptables, ip6tables)", DefaultValueFactory = _ => new SidecarOptions().InitImage };
         var decision = new Option<string>("--decision-address") { Description = "The decision server's gRPC host:port, as sidecars reach it", DefaultValueFactory = _ => new SidecarOptions().DecisionAddress };
-        var decisionTimeout = new Option<int>("--decision-timeout-ms") { Description = "How long a sidecar waits for a decision before failing closed", DefaultValueFactory = _ => 500 };
-        var maxBody = new Option<int>("--max-request-body-bytes") { Description = "Request bodies the sidecar buffers for the decision server (larger ones get 413)", DefaultValueFactory = _ => 64 * 1024 };
+        var decisionService = new Option<string>("--decision-service") { Description = "The decision server's Service in the operator's namespace: its DNS names go into the certificate the operator issues (Secret aegis-decision-tls)", DefaultValueFactory = _ => "aegis-decision" };
+        var decisionTimeout = new Option<int>("--decision-timeout-ms") { Description = "How long a sidecar waits for a decision before failing closed (1 to 3600000: what Envoy accepts)", DefaultValueFactory = _ => 500 };
+        var maxBody = new Option<int>("--max-request-body-bytes") { Description = "Request bodies the sidecar buffers for the decision server (larger ones get 413); at most 1048576", DefaultValueFactory = _ => SidecarOptions.DefaultMaxRequestBodyBytes };
         var slackChannel = new Option<string?>("--slack-channel") { Description = "Slack channel for approvals whose rule names none (the bot token and signing secret come from AEGIS_SLACK_BOT_TOKEN and AEGIS_SLACK_SIGNING_SECRET)" };
         var approverGroups = new Option<string[]>("--approver-group") { Description = "Members of an approver group: NAME=USERID[,USERID...] (repeatable)" };
         var retention = new Option<string>("--approval-retention") { Description = "How long resolved ApprovalRequests are kept", DefaultValueFactory = _ => "24h" };
         var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles, serve them, and inject sidecars")
         {
-            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionTimeout, maxBody, slackChannel, approverGroups, retention,
+            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionService, decisionTimeout, maxBody, slackChannel, approverGroups, retention,
         };
         foreach (var option in signing.Options)
         {
@@ -85,19 +86,17 @@ internal static class OperatorCommand
                 DecisionTimeout = TimeSpan.FromMilliseconds(parse.GetValue(decisionTimeout)),
                 MaxRequestBodyBytes = parse.GetValue(maxBody),
             };
-            try
+            if (sidecar.Problem() is { } sidecarProblem)
             {
-                EnvoyBootstrap.SplitAddress(sidecar.DecisionAddress);
-            }
-            catch (FormatException e)
-            {
-                console.Error.WriteLine("--decision-address: " + e.Message);
+                console.Error.WriteLine(sidecarProblem);
                 return AegisCommand.BadInput;
             }
 
-            if (sidecar.DecisionTimeout <= TimeSpan.Zero || sidecar.MaxRequestBodyBytes <= 0)
+            var decisionTls = new DecisionTlsOptions { Namespace = parse.GetValue(ns)!, ServiceName = parse.GetValue(decisionService)! };
+            if (!decisionTls.DnsNames.Contains(sidecar.DecisionHost))
             {
-                console.Error.WriteLine("--decision-timeout-ms and --max-request-body-bytes must be positive");
+                // Sidecars check the decision server's certificate for the host they dial: it must be one the operator issues.
+                console.Error.WriteLine($"--decision-address: host \"{sidecar.DecisionHost}\" is not a name of the decision certificate ({string.Join(", ", decisionTls.DnsNames)}); set --decision-service to the Service it names");
                 return AegisCommand.BadInput;
             }
 
@@ -181,6 +180,7 @@ internal static class OperatorCommand
                 ObjectStore = objectStore,
                 BudgetStore = redisState?.Budgets,
                 Approvals = approvals,
+                DecisionTls = decisionTls,
                 Webhook = parse.GetValue(noWebhook) ? null : new WebhookHostOptions
                 {
                     Port = parse.GetValue(webhookPort),

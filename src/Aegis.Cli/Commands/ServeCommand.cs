@@ -33,7 +33,10 @@ internal static class ServeCommand
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
         var meter = new Option<FileInfo?>("--meter-token-file") { Description = "A file holding the secret of a trusted meter that may settle reservations with POST /v1/spend (off when absent)" };
         var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve gRPC over TLS with this PEM certificate (reread when it changes), e.g. the operator-issued /etc/aegis/tls/tls.crt" };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key of --tls-cert" };
+        var tlsHttp = new Option<bool>("--tls-http") { Description = "With --tls-cert: serve the HTTP API (decide, health, metrics) over TLS too" };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, tlsCert, tlsKey, tlsHttp };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -59,6 +62,12 @@ internal static class ServeCommand
                 }
             }
 
+            if (TlsFiles(parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsHttp), out var tls) is { } tlsProblem)
+            {
+                console.Error.WriteLine(tlsProblem);
+                return AegisCommand.BadInput;
+            }
+
             var source = parse.GetValue(manifests);
             if ((source is null) == (parse.GetValue(bundleUrl) is null))
             {
@@ -82,7 +91,7 @@ internal static class ServeCommand
                 }
 
                 await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
-                await using var polling = await DecisionServer.StartAsync(new DecisionServerOptions
+                await using var polling = await StartAsync(new DecisionServerOptions
                 {
                     BundleUrl = parse.GetValue(bundleUrl),
                     JwksUrl = jwks,
@@ -95,7 +104,13 @@ internal static class ServeCommand
                     OtlpEndpoint = otlpEndpoint,
                     ApprovalsUrl = approvalsUrl,
                     MeterSecret = meterSecret,
-                }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    Tls = tls,
+                }, console, cancellationToken).ConfigureAwait(false);
+                if (polling is null)
+                {
+                    return AegisCommand.BadInput;
+                }
+
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
                 try
                 {
@@ -124,7 +139,7 @@ internal static class ServeCommand
             var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
 
-            await using var server = await DecisionServer.StartAsync(new DecisionServerOptions
+            await using var server = await StartAsync(new DecisionServerOptions
             {
                 BundleDirectory = bundlesDir,
                 JwksPath = Path.Combine(keysDir, KeysCommand.JwksFile),
@@ -139,7 +154,12 @@ internal static class ServeCommand
                 OtlpEndpoint = otlpEndpoint,
                 AuditSigner = signer,
                 MeterSecret = meterSecret,
-            }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                Tls = tls,
+            }, console, cancellationToken).ConfigureAwait(false);
+            if (server is null)
+            {
+                return AegisCommand.BadInput;
+            }
 
             PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));
             // The semaphore outlives the watcher (disposed in reverse order), and late events are ignored.
@@ -183,6 +203,43 @@ internal static class ServeCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Starts the server; null (with the reason printed) when its certificate pair cannot be loaded.</summary>
+    private static async Task<RunningDecisionServer?> StartAsync(DecisionServerOptions options, CliConsole console, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DecisionServer.StartAsync(options, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (options.Tls is not null && e.Message.StartsWith("TLS certificate", StringComparison.Ordinal))
+        {
+            console.Error.WriteLine(e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>The TLS files from --tls-cert and --tls-key (both or neither); the problem, naming the flag, otherwise.</summary>
+    private static string? TlsFiles(FileInfo? certificate, FileInfo? key, bool http, out DecisionTlsFiles? tls)
+    {
+        tls = null;
+        if (certificate is null && key is null)
+        {
+            return http ? "--tls-http needs --tls-cert and --tls-key" : null;
+        }
+
+        if (certificate is null || key is null)
+        {
+            return "--tls-cert and --tls-key go together";
+        }
+
+        if (!certificate.Exists || !key.Exists)
+        {
+            return $"{(certificate.Exists ? "--tls-key " + key.FullName : "--tls-cert " + certificate.FullName)}: no such file";
+        }
+
+        tls = new DecisionTlsFiles { CertificatePath = certificate.FullName, KeyPath = key.FullName, ApplyToHttp = http };
+        return null;
     }
 
     private static LocalEd25519Signer LoadOrCreateKey(string keysDir, CliConsole console)

@@ -26,6 +26,12 @@ public static class AegisHeaders
 
     /// <summary>The policy/rule that asked for approval.</summary>
     public const string ApprovalRule = "x-aegis-approval-rule";
+
+    /// <summary>
+    /// Set to <c>true</c> by the decision server on an OK ext_authz answer for a request to a TLS ToolServer (and removed
+    /// otherwise): the sidecar then originates TLS upstream. It never leaves the pod (docs/sidecar.md).
+    /// </summary>
+    public const string UpstreamTls = "x-aegis-upstream-tls";
 }
 
 /// <summary>Names shared by the decision server and the Envoy configuration the operator generates.</summary>

@@ -54,7 +54,7 @@ public static class CheckResponseBuilder
     public const string MetadataOutputPer1M = "output_per_1m";
 
     /// <summary>Set on the upstream request when the sidecar must originate TLS (a plain-HTTP request to an https ToolServer).</summary>
-    public const string UpstreamTlsHeader = "x-aegis-upstream-tls";
+    public const string UpstreamTlsHeader = AegisHeaders.UpstreamTls;
 
     public static CheckResponse Build(DecisionOutcome outcome, DecisionRequest? request)
     {

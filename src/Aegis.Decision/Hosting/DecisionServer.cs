@@ -79,6 +79,9 @@ public sealed record DecisionServerOptions
 
     /// <summary>The secret of a trusted meter that may settle reservations through <c>POST /v1/spend</c>; none when null.</summary>
     public string? MeterSecret { get; init; }
+
+    /// <summary>Serve gRPC (and optionally the HTTP API) over TLS with this certificate, reread when it rotates; h2c when null.</summary>
+    public DecisionTlsFiles? Tls { get; init; }
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -109,17 +112,38 @@ public static class DecisionServer
         logging?.Invoke(builder.Logging);
         var endpoints = new ListenEndpoints();
         builder.Services.AddSingleton(endpoints);
+        if (options.Tls is { } tls)
+        {
+            builder.Services.AddSingleton(sp => new ServingCertificateFiles(tls, options.Time, sp.GetRequiredService<ILogger<ServingCertificateFiles>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ServingCertificateFiles>());
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            var certificate = options.Tls is null ? null : kestrel.ApplicationServices.GetRequiredService<ServingCertificateFiles>();
+
+            // Read before listening, so a missing or broken pair fails the start naming the file instead of every handshake.
+            certificate?.LoadInitial();
             kestrel.Listen(options.ListenAddress, options.GrpcPort, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
+                if (certificate is not null)
+                {
+                    // Every handshake reads the current certificate: a rotated one needs no restart.
+                    listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, _) => certificate.Current });
+                }
+
                 endpoints.Grpc = listen;
             });
             kestrel.Listen(options.ListenAddress, options.HttpPort, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
+                if (certificate is not null && options.Tls!.ApplyToHttp)
+                {
+                    listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, _) => certificate.Current });
+                }
+
                 endpoints.Http = listen;
             });
         });

@@ -4,16 +4,16 @@ using k8s.Models;
 namespace Aegis.Operator.Certificates;
 
 /// <summary>
-/// The MutatingWebhookConfiguration for sidecar injection, Istio-style: one webhook for opted-in namespaces (pods
-/// labelled out are not even sent), one for pods labelled in elsewhere. Both fail closed, but only for those pods, so
-/// a webhook that is down never blocks the rest of the cluster; system namespaces and the operator's never match.
+/// The MutatingWebhookConfiguration for sidecar injection: one webhook for enforced namespaces that sees every pod
+/// there (no object selector: a pod labelled out must still be refused, not admitted unasked), one for pods labelled
+/// in elsewhere. Both fail closed, but only for those pods, so a webhook that is down never blocks the rest of the
+/// cluster; system namespaces and the operator's never match.
 /// </summary>
 public static class WebhookRegistration
 {
     public const string CertManagerInjectAnnotation = "cert-manager.io/inject-ca-from";
 
     private static readonly string[] Yes = ["true", "yes", "on", "y"];
-    private static readonly string[] No = ["false", "no", "off", "n"];
 
     public static V1MutatingWebhookConfiguration Desired(WebhookTlsOptions options, byte[]? caBundle)
     {
@@ -31,7 +31,7 @@ public static class WebhookRegistration
             [
                 Webhook("namespace.sidecar.aegis.dev", options, caBundle,
                     new V1LabelSelector { MatchExpressions = [Requirement(InjectionLabels.Inject, "In", [InjectionLabels.NamespaceEnabled]), excluded] },
-                    new V1LabelSelector { MatchExpressions = [Requirement(InjectionLabels.Inject, "NotIn", No)] }),
+                    null),
                 Webhook("object.sidecar.aegis.dev", options, caBundle,
                     new V1LabelSelector { MatchExpressions = [Requirement(InjectionLabels.Inject, "NotIn", [InjectionLabels.NamespaceEnabled]), excluded] },
                     new V1LabelSelector { MatchExpressions = [Requirement(InjectionLabels.Inject, "In", Yes)] }),
@@ -47,7 +47,7 @@ public static class WebhookRegistration
 
     private static V1LabelSelectorRequirement Requirement(string key, string op, IList<string> values) => new() { Key = key, OperatorProperty = op, Values = values };
 
-    private static V1MutatingWebhook Webhook(string name, WebhookTlsOptions options, byte[]? caBundle, V1LabelSelector namespaces, V1LabelSelector objects) => new()
+    private static V1MutatingWebhook Webhook(string name, WebhookTlsOptions options, byte[]? caBundle, V1LabelSelector namespaces, V1LabelSelector? objects) => new()
     {
         Name = name,
         ClientConfig = new Admissionregistrationv1WebhookClientConfig

@@ -37,6 +37,9 @@ public sealed record WebhookTlsOptions
     /// <summary>How often the Secret and the registration are checked (and the certificate reloaded).</summary>
     public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Rotation of the webhook's CA and certificate; the API server rereads the caBundle, so a new CA signs from the next round on.</summary>
+    public RotationPolicy Policy => new() { DnsNames = DnsNames, CaName = "aegis-webhook-ca", CaLifetime = CaLifetime, ServingLifetime = ServingLifetime, PromoteAfter = TimeSpan.Zero };
+
     /// <summary>The Service's DNS names, which the serving certificate carries and the API server checks.</summary>
     public IReadOnlyList<string> DnsNames =>
         [ServiceName, $"{ServiceName}.{Namespace}", $"{ServiceName}.{Namespace}.svc", $"{ServiceName}.{Namespace}.svc.cluster.local"];

@@ -52,6 +52,9 @@ public sealed record OperatorOptions
     /// <summary>The sidecar injection webhook (HTTPS); null leaves it off.</summary>
     public WebhookHostOptions? Webhook { get; init; }
 
+    /// <summary>The decision server's serving certificate and the CA sidecars trust for it; null issues none (and the webhook then refuses pods).</summary>
+    public Certificates.DecisionTlsOptions? DecisionTls { get; init; }
+
     /// <summary><c>POST /v1/token</c> (org keys for agent tokens); null leaves it off.</summary>
     public TokenServiceOptions? Tokens { get; init; }
 
@@ -149,6 +152,11 @@ public static class OperatorHost
             builder.Services.AddSingleton(sp => new TokenEndpoint(
                 new OrgKeyStore(options.Client, options.Namespace, tokens.SecretName, options.Time, sp.GetRequiredService<ILogger<OrgKeyStore>>()),
                 options.Signer, tokens, options.Time, sp.GetRequiredService<ILogger<TokenEndpoint>>()));
+        }
+
+        if (options.DecisionTls is { } decisionTls)
+        {
+            Certificates.DecisionTransport.AddServices(builder.Services, options.Client, decisionTls);
         }
 
         if (options.Webhook is { } injection)

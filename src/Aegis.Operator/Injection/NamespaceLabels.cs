@@ -6,32 +6,38 @@ using k8s.Autorest;
 
 namespace Aegis.Operator.Injection;
 
-/// <summary>Where the webhook reads a namespace's labels (an AdmissionReview carries the pod, not its namespace).</summary>
+/// <summary>A namespace's labels and annotations: what admins set on it decides injection, tenancy and exemptions.</summary>
+public sealed record NamespaceMetadata(IReadOnlyDictionary<string, string> Labels, IReadOnlyDictionary<string, string> Annotations)
+{
+    public static readonly NamespaceMetadata Empty = new(new Dictionary<string, string>(), new Dictionary<string, string>());
+}
+
+/// <summary>Where the webhook reads a namespace's metadata (an AdmissionReview carries the pod, not its namespace).</summary>
 public interface INamespaceLabels
 {
-    /// <summary>The labels of <paramref name="ns"/>, or null when there is no such namespace; throws when they cannot be read.</summary>
-    ValueTask<IReadOnlyDictionary<string, string>?> GetAsync(string ns, CancellationToken cancellationToken);
+    /// <summary>The metadata of <paramref name="ns"/>, or null when there is no such namespace; throws when it cannot be read.</summary>
+    ValueTask<NamespaceMetadata?> GetAsync(string ns, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// Namespace labels from an informer's cache (list and watch of Namespaces), with a GET for a namespace the cache
+/// Namespace metadata from an informer's cache (list and watch of Namespaces), with a GET for a namespace the cache
 /// has not seen yet (created a moment ago, or the cache still syncing), so an answer never waits for a watch.
 /// </summary>
 public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInformer informer) : INamespaceLabels
 {
     public CustomResourceInformer Informer => informer;
 
-    public async ValueTask<IReadOnlyDictionary<string, string>?> GetAsync(string ns, CancellationToken cancellationToken)
+    public async ValueTask<NamespaceMetadata?> GetAsync(string ns, CancellationToken cancellationToken)
     {
         if (informer.Get(null, ns) is { } cached)
         {
-            return LabelsOf(cached);
+            return new NamespaceMetadata(Strings(cached["metadata"]?["labels"]), Strings(cached["metadata"]?["annotations"]));
         }
 
         try
         {
             var found = await client.CoreV1.ReadNamespaceAsync(ns, cancellationToken: cancellationToken).ConfigureAwait(false);
-            return found.Metadata.Labels is { } labels ? new Dictionary<string, string>(labels, StringComparer.Ordinal) : new Dictionary<string, string>();
+            return new NamespaceMetadata(Copy(found.Metadata.Labels), Copy(found.Metadata.Annotations));
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -39,7 +45,10 @@ public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInform
         }
     }
 
-    private static Dictionary<string, string> LabelsOf(JsonObject ns) =>
-        (ns["metadata"]?["labels"] as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.ToString() ?? "", StringComparer.Ordinal)
+    private static Dictionary<string, string> Copy(IDictionary<string, string>? values) =>
+        values is null ? new Dictionary<string, string>(StringComparer.Ordinal) : new Dictionary<string, string>(values, StringComparer.Ordinal);
+
+    private static Dictionary<string, string> Strings(JsonNode? node) =>
+        (node as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.ToString() ?? "", StringComparer.Ordinal)
         ?? new Dictionary<string, string>(StringComparer.Ordinal);
 }

@@ -70,10 +70,10 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
             return BadRequest("AdmissionReview request.namespace: required for a pod");
         }
 
-        IReadOnlyDictionary<string, string>? labels;
+        NamespaceMetadata? metadata;
         try
         {
-            labels = await namespaces.GetAsync(ns, cancellationToken).ConfigureAwait(false);
+            metadata = await namespaces.GetAsync(ns, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException))
         {
@@ -82,7 +82,7 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
             return Respond(uid, new InjectionResult(InjectionOutcome.Rejected, $"the labels of namespace {ns} cannot be read: {e.Message}"));
         }
 
-        var result = injector.Decide(pod, ns, labels ?? new Dictionary<string, string>());
+        var result = injector.Decide(pod, ns, metadata ?? NamespaceMetadata.Empty);
         var dryRun = request["dryRun"]?.GetValueKind() == JsonValueKind.True;
         if (result.Outcome == InjectionOutcome.Injected && !dryRun)
         {

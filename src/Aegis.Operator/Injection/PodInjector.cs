@@ -1,5 +1,6 @@
-using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Aegis.Operator.Certificates;
 using Aegis.Operator.Sidecar;
 
 namespace Aegis.Operator.Injection;
@@ -7,13 +8,13 @@ namespace Aegis.Operator.Injection;
 /// <summary>What the injector decided for one pod.</summary>
 public enum InjectionOutcome
 {
-    /// <summary>Left alone: not opted in, a system namespace, host network, or nothing left to change.</summary>
+    /// <summary>Left alone: not opted in, a system namespace, an exempt service account, or nothing left to change.</summary>
     Skipped,
 
     /// <summary>Changed by <see cref="InjectionResult.Patch"/>.</summary>
     Injected,
 
-    /// <summary>Refused admission, with the reason (e.g. which label to add).</summary>
+    /// <summary>Refused admission, with the reason (e.g. which label to add, which container to remove).</summary>
     Rejected,
 }
 
@@ -21,19 +22,30 @@ public enum InjectionOutcome
 public sealed record InjectionResult(InjectionOutcome Outcome, string Reason, JsonArray? Patch = null, IReadOnlyList<string>? Warnings = null);
 
 /// <summary>
-/// Decides whether and how a pod gets the Envoy sidecar, and builds the JSON Patch, in the manner of Istio's injector:
-/// namespace opt-in, pod label (then annotation) overrides, never host-network pods, system namespaces or the
-/// operator's own. Level-based: it patches only what is missing, so a second pass (reinvocation) changes nothing.
+/// Decides whether and how a pod gets the Envoy sidecar, and builds the JSON Patch. In a namespace labelled
+/// <c>aegis.dev/inject=enabled</c> there is no way around it: a pod cannot opt out (only the namespace annotation
+/// <see cref="InjectionLabels.ExemptServiceAccounts"/>, which cluster admins own, exempts a workload), and a pod that
+/// brings what Aegis injects (its containers, volume or variables) in any other form than Aegis would, or that could
+/// undo the interception (host network, NET_ADMIN, Envoy's uid, its own DNS servers), is refused with the field at
+/// fault. Level-based: it patches only what is missing, so a second pass (reinvocation) changes nothing.
 /// </summary>
-public sealed class PodInjector(SidecarOptions options, string operatorNamespace)
+public sealed class PodInjector(SidecarOptions options, string operatorNamespace, DecisionTrust decisionTrust)
 {
     private static readonly string[] ProxyVariables = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
     private static readonly string[] NoProxyVariables = ["NO_PROXY", "no_proxy"];
+    private static readonly string[] InterceptionCapabilities = ["NET_ADMIN", "SYS_ADMIN", "ALL"];
+    private static readonly string[] ComparedContainerFields = ["image", "command", "args", "securityContext", "volumeMounts"];
+    private const string AegisVariablePrefix = "AEGIS_";
+    private const string AegisNamePrefix = "aegis-";
+
+    /// <summary>The variables application containers get, in order.</summary>
+    private IEnumerable<(string Name, string Value)> OwnedVariables() =>
+        ProxyVariables.Select(n => (n, options.ProxyUrl)).Concat(NoProxyVariables.Select(n => (n, string.Join(',', options.NoProxy))));
 
     /// <param name="pod">The pod as the API server sent it.</param>
     /// <param name="ns">The pod's namespace.</param>
-    /// <param name="namespaceLabels">The namespace's labels (empty when it has none).</param>
-    public InjectionResult Decide(JsonObject pod, string ns, IReadOnlyDictionary<string, string> namespaceLabels)
+    /// <param name="namespaceMetadata">The namespace's labels and annotations (empty when it has none).</param>
+    public InjectionResult Decide(JsonObject pod, string ns, NamespaceMetadata namespaceMetadata)
     {
         if (InjectionLabels.SystemNamespaces.Contains(ns) || ns == operatorNamespace)
         {
@@ -42,58 +54,95 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
 
         var labels = pod["metadata"]?["labels"] as JsonObject;
         var annotations = pod["metadata"]?["annotations"] as JsonObject;
-        bool? podChoice;
-        string? podChoiceSource = labels?[InjectionLabels.Inject] is not null ? "label" : annotations?[InjectionLabels.Inject] is not null ? "annotation" : null;
+        var podChoiceSource = labels?[InjectionLabels.Inject] is not null ? "label" : annotations?[InjectionLabels.Inject] is not null ? "annotation" : null;
         var podChoiceText = (labels?[InjectionLabels.Inject] ?? annotations?[InjectionLabels.Inject])?.ToString();
-        if (podChoiceText is null)
+        bool? podChoice = null;
+        if (podChoiceText is not null)
         {
-            podChoice = null;
-        }
-        else if (ParseChoice(podChoiceText) is { } parsed)
-        {
-            podChoice = parsed;
-        }
-        else
-        {
-            return new InjectionResult(InjectionOutcome.Rejected,
-                $"pod {podChoiceSource} {InjectionLabels.Inject}: \"{podChoiceText}\" is not one of true, false (also yes/no, on/off, y/n)");
+            podChoice = ParseChoice(podChoiceText);
+            if (podChoice is null)
+            {
+                return Reject($"pod {podChoiceSource} {InjectionLabels.Inject}: \"{podChoiceText}\" is not one of true, false (also yes/no, on/off, y/n)");
+            }
         }
 
-        var namespaceChoice = namespaceLabels.TryGetValue(InjectionLabels.Inject, out var nsValue) && nsValue == InjectionLabels.NamespaceEnabled;
-        if (!(podChoice ?? namespaceChoice))
+        var enforced = namespaceMetadata.Labels.TryGetValue(InjectionLabels.Inject, out var nsValue) && nsValue == InjectionLabels.NamespaceEnabled;
+        var serviceAccount = pod["spec"]?["serviceAccountName"]?.ToString() is { Length: > 0 } sa ? sa
+            : pod["spec"]?["serviceAccount"]?.ToString() is { Length: > 0 } legacy ? legacy
+            : "default";
+        if (enforced)
+        {
+            if (podChoice is false)
+            {
+                return Reject($"pod {podChoiceSource} {InjectionLabels.Inject}={podChoiceText}: pods in namespace {ns} ({InjectionLabels.Inject}={InjectionLabels.NamespaceEnabled}) cannot opt out of the Aegis sidecar; "
+                    + $"a cluster admin can exempt a service account with the namespace annotation {InjectionLabels.ExemptServiceAccounts}");
+            }
+
+            if (podChoice is null && Exempt(namespaceMetadata).Contains(serviceAccount))
+            {
+                var reason = $"service account {serviceAccount} is exempt in namespace {ns} (namespace annotation {InjectionLabels.ExemptServiceAccounts})";
+                return new InjectionResult(InjectionOutcome.Skipped, reason, Warnings: [$"aegis: {reason}: this pod runs without the sidecar"]);
+            }
+        }
+        else if (podChoice is not true)
         {
             return new InjectionResult(InjectionOutcome.Skipped, podChoice is false
-                ? $"pod {podChoiceSource} {InjectionLabels.Inject}={podChoiceText} opts out"
+                ? $"pod {podChoiceSource} {InjectionLabels.Inject}={podChoiceText} and namespace {ns} is not enforced"
                 : $"namespace {ns} is not labelled {InjectionLabels.Inject}={InjectionLabels.NamespaceEnabled}");
         }
 
-        if (pod["spec"]?["hostNetwork"]?.GetValueKind() == System.Text.Json.JsonValueKind.True)
+        if (!namespaceMetadata.Labels.TryGetValue(InjectionLabels.Tenant, out var tenant) || string.IsNullOrEmpty(tenant))
         {
-            const string Reason = "host-network pods are never injected: a sidecar would intercept the node's traffic";
-            return new InjectionResult(InjectionOutcome.Skipped, Reason, Warnings: [$"aegis: {Reason}"]);
+            return Reject($"namespace {ns} has no label {InjectionLabels.Tenant}, so its pods have no tenant: a cluster admin labels it (kubectl label namespace {ns} {InjectionLabels.Tenant}=<tenant>); pod labels are not trusted for this");
         }
 
-        var interception = annotations?[InjectionLabels.Interception]?.ToString() ?? "proxy";
-        if (interception is not ("proxy" or "transparent"))
+        if (pod["spec"] is not JsonObject spec || spec["containers"] is not JsonArray containers)
         {
-            return new InjectionResult(InjectionOutcome.Rejected, $"pod annotation {InjectionLabels.Interception}: \"{interception}\" is not one of proxy, transparent");
+            return Reject("pod spec.containers: required");
         }
 
-        if (pod["spec"]?["containers"] is not JsonArray containers)
+        if (decisionTrust.Bundle is not { } caBundle)
         {
-            return new InjectionResult(InjectionOutcome.Rejected, "pod spec.containers: required");
+            return Reject("the operator has not published the decision server's CA yet; retry in a few seconds");
+        }
+
+        var agent = labels?[InjectionLabels.AgentId]?.ToString() is { Length: > 0 } agentLabel ? agentLabel : serviceAccount;
+        var identity = new SidecarIdentity(tenant, agent);
+        var proxy = ProxyContainer(identity, caBundle);
+        var init = InitContainer();
+        var initContainers = spec["initContainers"] as JsonArray;
+        if (Refusal(spec, containers, initContainers, annotations, proxy, init) is { } refusal)
+        {
+            return Reject(refusal);
+        }
+
+        var warnings = new List<string>();
+        if (labels?[InjectionLabels.Tenant]?.ToString() is { } podTenant && podTenant != tenant)
+        {
+            warnings.Add($"aegis: pod label {InjectionLabels.Tenant}=\"{podTenant}\" is ignored; the tenant is namespace {ns}'s: \"{tenant}\"");
         }
 
         var patch = new JsonArray();
         var hasProxy = containers.Any(c => c?["name"]?.ToString() == SidecarOptions.ProxyContainerName);
+        if (initContainers?.FirstOrDefault()?["name"]?.ToString() != SidecarOptions.InitContainerName)
+        {
+            // First, so nothing in the pod (its own init containers included) runs before the redirect exists.
+            Add(patch, initContainers is null ? "/spec/initContainers" : "/spec/initContainers/0", initContainers is null ? new JsonArray(init) : init);
+        }
+
+        if (spec["volumes"] is not JsonArray volumes)
+        {
+            Add(patch, "/spec/volumes", new JsonArray(RuntimeVolume()));
+        }
+        else if (!volumes.Any(v => v?["name"]?.ToString() == SidecarOptions.RuntimeVolumeName))
+        {
+            Add(patch, "/spec/volumes/-", RuntimeVolume());
+        }
+
         if (!hasProxy)
         {
-            if (Identify(pod, ns, namespaceLabels, labels, out var identity) is { } error)
-            {
-                return new InjectionResult(InjectionOutcome.Rejected, error);
-            }
-
-            AddProxy(patch, pod, containers, identity, interception);
+            Add(patch, "/spec/containers/-", proxy);
+            AddAnnotations(patch, pod, containers, identity);
         }
 
         for (var i = 0; i < containers.Count; i++)
@@ -106,8 +155,151 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
 
         return patch.Count == 0
             ? new InjectionResult(InjectionOutcome.Skipped, "already injected")
-            : new InjectionResult(InjectionOutcome.Injected, hasProxy ? "proxy environment completed" : $"sidecar injected ({interception} mode)", patch);
+            : new InjectionResult(InjectionOutcome.Injected, hasProxy ? "proxy environment completed" : "sidecar injected", patch, warnings.Count > 0 ? warnings : null);
     }
+
+    private static InjectionResult Reject(string reason) => new(InjectionOutcome.Rejected, reason);
+
+    private static HashSet<string> Exempt(NamespaceMetadata metadata) =>
+        metadata.Annotations.TryGetValue(InjectionLabels.ExemptServiceAccounts, out var list)
+            ? [.. list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)]
+            : [];
+
+    /// <summary>
+    /// Why the pod cannot be admitted in this namespace, naming the field, or null. What Aegis injects may already be
+    /// there only as Aegis would inject it (a reinvocation of this webhook); anything else would let the pod run
+    /// around the sidecar or change it.
+    /// </summary>
+    private string? Refusal(JsonObject spec, JsonArray containers, JsonArray? initContainers, JsonObject? annotations, JsonObject proxy, JsonObject init)
+    {
+        if (spec["hostNetwork"]?.GetValueKind() == JsonValueKind.True)
+        {
+            return "pod spec.hostNetwork: true is refused: a host-network pod is outside the pod network namespace the sidecar intercepts";
+        }
+
+        if (annotations?[InjectionLabels.Interception]?.ToString() is { } mode && mode != InjectionLabels.TransparentMode)
+        {
+            return $"pod annotation {InjectionLabels.Interception}: \"{mode}\" is refused: interception is always {InjectionLabels.TransparentMode} (remove the annotation)";
+        }
+
+        if (spec["dnsPolicy"]?.ToString() == "None" || spec["dnsConfig"]?["nameservers"] is JsonArray { Count: > 0 })
+        {
+            return "pod spec.dnsPolicy None / spec.dnsConfig.nameservers is refused: DNS to the pod's nameservers is the one thing that leaves the pod without the sidecar, so they must be the cluster's";
+        }
+
+        if (RunsAsProxyUser(spec["securityContext"]))
+        {
+            return $"pod spec.securityContext.runAsUser {SidecarOptions.ProxyUserId} is refused: it is the sidecar's uid, whose traffic is not intercepted";
+        }
+
+        foreach (var (list, field) in new[] { (containers, "containers"), (initContainers, "initContainers") })
+        {
+            for (var i = 0; i < (list?.Count ?? 0); i++)
+            {
+                if (list![i] is not JsonObject container)
+                {
+                    continue;
+                }
+
+                var name = container["name"]?.ToString() ?? "";
+                var where = $"pod spec.{field}[{i}] ({name})";
+                if (name == SidecarOptions.ProxyContainerName)
+                {
+                    if (field != "containers" || !SameContainer(container, proxy))
+                    {
+                        return $"{where}: a container named {SidecarOptions.ProxyContainerName} that Aegis did not inject is refused; remove it, Aegis injects its own";
+                    }
+
+                    continue;
+                }
+
+                if (name == SidecarOptions.InitContainerName)
+                {
+                    if (field != "initContainers" || i != 0 || !SameContainer(container, init))
+                    {
+                        return $"{where}: a container named {SidecarOptions.InitContainerName} that Aegis did not inject is refused; remove it, Aegis injects its own";
+                    }
+
+                    continue;
+                }
+
+                if (name.StartsWith(AegisNamePrefix, StringComparison.Ordinal))
+                {
+                    return $"{where}: container names starting with {AegisNamePrefix} are reserved for Aegis";
+                }
+
+                if (OwnVariableProblem(container, field == "containers") is { } variable)
+                {
+                    return $"{where}: {variable}";
+                }
+
+                if (container["securityContext"] is JsonObject security)
+                {
+                    if (security["privileged"]?.GetValueKind() == JsonValueKind.True)
+                    {
+                        return $"{where}: securityContext.privileged is refused: a privileged container can remove the interception";
+                    }
+
+                    if (security["capabilities"]?["add"] is JsonArray added && added.Select(c => c?.ToString()?.ToUpperInvariant().Replace("CAP_", "", StringComparison.Ordinal))
+                        .FirstOrDefault(c => InterceptionCapabilities.Contains(c)) is { } capability)
+                    {
+                        return $"{where}: securityContext.capabilities.add {capability} is refused: it can change the pod's iptables rules";
+                    }
+
+                    if (RunsAsProxyUser(security))
+                    {
+                        return $"{where}: securityContext.runAsUser {SidecarOptions.ProxyUserId} is refused: it is the sidecar's uid, whose traffic is not intercepted";
+                    }
+                }
+
+                if (container["volumeMounts"] is JsonArray mounts && mounts.FirstOrDefault(m => m?["name"]?.ToString()?.StartsWith(AegisNamePrefix, StringComparison.Ordinal) == true) is { } mount)
+                {
+                    return $"{where}: volumeMounts {mount["name"]}: volumes starting with {AegisNamePrefix} belong to the sidecar";
+                }
+            }
+        }
+
+        if (spec["volumes"] is JsonArray volumes && volumes.FirstOrDefault(v => v?["name"]?.ToString()?.StartsWith(AegisNamePrefix, StringComparison.Ordinal) == true
+            && !JsonNode.DeepEquals(v, RuntimeVolume())) is { } volume)
+        {
+            return $"pod spec.volumes ({volume["name"]}): volume names starting with {AegisNamePrefix} are reserved for Aegis";
+        }
+
+        return null;
+    }
+
+    private static bool RunsAsProxyUser(JsonNode? securityContext) =>
+        securityContext?["runAsUser"] is JsonValue user && user.GetValueKind() == JsonValueKind.Number && user.GetValue<long>() == SidecarOptions.ProxyUserId;
+
+    /// <summary>An Aegis-owned variable set differently from what Aegis sets (any AEGIS_*; the proxy variables outside an application container or with another value).</summary>
+    private string? OwnVariableProblem(JsonObject container, bool application)
+    {
+        if (container["env"] is not JsonArray env)
+        {
+            return null;
+        }
+
+        var owned = OwnedVariables().ToDictionary(v => v.Name, v => v.Value, StringComparer.Ordinal);
+        foreach (var variable in env.OfType<JsonObject>())
+        {
+            var name = variable["name"]?.ToString() ?? "";
+            if (name.StartsWith(AegisVariablePrefix, StringComparison.Ordinal))
+            {
+                return $"env {name}: variables starting with {AegisVariablePrefix} are reserved for Aegis";
+            }
+
+            if (owned.TryGetValue(name, out var value) && (!application || !JsonNode.DeepEquals(variable, EnvVar(name, value))))
+            {
+                return $"env {name}: Aegis sets this variable (to {(application ? value : "nothing in an init container")}); remove it from the pod";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>What decides a container's behaviour; fields the API server defaults (pull policy, termination message) are not compared.</summary>
+    private static bool SameContainer(JsonObject existing, JsonObject ours) =>
+        ComparedContainerFields.All(field => JsonNode.DeepEquals(existing[field], ours[field]));
 
     /// <summary>Istio's spellings: true/yes/on/y and false/no/off/n, case-insensitively.</summary>
     private static bool? ParseChoice(string value) => value.ToLowerInvariant() switch
@@ -117,59 +309,17 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
         _ => null,
     };
 
-    /// <summary>Resolves the pod's tenant and agent id; returns why not when it cannot.</summary>
-    private static string? Identify(JsonObject pod, string ns, IReadOnlyDictionary<string, string> namespaceLabels, JsonObject? labels, out SidecarIdentity identity)
+    private static void AddAnnotations(JsonArray patch, JsonObject pod, JsonArray containers, SidecarIdentity identity)
     {
-        identity = null!;
-        namespaceLabels.TryGetValue(InjectionLabels.Tenant, out var namespaceTenant);
-        var podTenant = labels?[InjectionLabels.Tenant]?.ToString();
-        if (!string.IsNullOrEmpty(namespaceTenant) && !string.IsNullOrEmpty(podTenant) && namespaceTenant != podTenant)
-        {
-            // The namespace belongs to one tenant; a pod may not speak for another.
-            return $"pod label {InjectionLabels.Tenant}=\"{podTenant}\" differs from its namespace {ns}'s label {InjectionLabels.Tenant}=\"{namespaceTenant}\"; remove the pod label or make them equal";
-        }
-
-        var tenant = string.IsNullOrEmpty(namespaceTenant) ? podTenant : namespaceTenant;
-        if (string.IsNullOrEmpty(tenant))
-        {
-            return $"pod in namespace {ns} is opted in to Aegis but has no tenant: label the namespace (kubectl label namespace {ns} {InjectionLabels.Tenant}=<tenant>) or the pod ({InjectionLabels.Tenant}=<tenant>)";
-        }
-
-        var agent = labels?[InjectionLabels.AgentId]?.ToString();
-        if (string.IsNullOrEmpty(agent))
-        {
-            agent = pod["spec"]?["serviceAccountName"]?.ToString() is { Length: > 0 } sa ? sa
-                : pod["spec"]?["serviceAccount"]?.ToString() is { Length: > 0 } legacy ? legacy
-                : "default";
-        }
-
-        identity = new SidecarIdentity(tenant, agent);
-        return null;
-    }
-
-    private void AddProxy(JsonArray patch, JsonObject pod, JsonArray containers, SidecarIdentity identity, string interception)
-    {
-        var injectedInit = new JsonArray();
-        if (interception == "transparent")
-        {
-            // Last, so the pod's own init containers run before the redirect exists (nothing listens on the proxy port yet).
-            var init = pod["spec"]!["initContainers"] as JsonArray;
-            if (init?.Any(c => c?["name"]?.ToString() == SidecarOptions.InitContainerName) != true)
-            {
-                Add(patch, init is null ? "/spec/initContainers" : "/spec/initContainers/-", init is null ? new JsonArray(InitContainer()) : InitContainer());
-                injectedInit.Add(SidecarOptions.InitContainerName);
-            }
-        }
-
-        Add(patch, "/spec/containers/-", ProxyContainer(identity));
         var status = new JsonObject
         {
-            ["version"] = 1,
-            ["mode"] = interception,
+            ["version"] = 2,
+            ["mode"] = InjectionLabels.TransparentMode,
             ["tenant"] = identity.Tenant,
             ["agentId"] = identity.AgentId,
             ["containers"] = new JsonArray(SidecarOptions.ProxyContainerName),
-            ["initContainers"] = injectedInit,
+            ["initContainers"] = new JsonArray(SidecarOptions.InitContainerName),
+            ["volumes"] = new JsonArray(SidecarOptions.RuntimeVolumeName),
         };
         var metadata = pod["metadata"] as JsonObject;
         var entries = new Dictionary<string, string> { [InjectionLabels.Status] = status.ToJsonString() };
@@ -196,14 +346,15 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
         }
     }
 
-    private JsonObject ProxyContainer(SidecarIdentity identity) => new()
+    private JsonObject ProxyContainer(SidecarIdentity identity, string caBundle) => new()
     {
         ["name"] = SidecarOptions.ProxyContainerName,
         ["image"] = options.EnvoyImage,
         ["imagePullPolicy"] = "IfNotPresent",
         ["command"] = new JsonArray("envoy"),
+
         // The bootstrap travels in the pod spec (JSON is YAML): no ConfigMap to create, so the webhook has no side effects.
-        ["args"] = new JsonArray("--config-yaml", EnvoyBootstrap.Build(options, identity).ToJsonString(), "--log-level", options.LogLevel, "--disable-hot-restart"),
+        ["args"] = new JsonArray("--config-yaml", EnvoyBootstrap.Build(options, identity, caBundle).ToJsonString(), "--log-level", options.LogLevel, "--disable-hot-restart"),
         ["resources"] = new JsonObject
         {
             ["requests"] = new JsonObject { ["cpu"] = options.CpuRequest, ["memory"] = options.MemoryRequest },
@@ -220,49 +371,38 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
             ["capabilities"] = new JsonObject { ["drop"] = new JsonArray("ALL") },
             ["seccompProfile"] = new JsonObject { ["type"] = "RuntimeDefault" },
         },
+        ["volumeMounts"] = new JsonArray(new JsonObject { ["name"] = SidecarOptions.RuntimeVolumeName, ["mountPath"] = SidecarOptions.RuntimeDirectory }),
     };
 
-    private JsonObject InitContainer()
+    private JsonObject InitContainer() => new()
     {
-        var ports = string.Join(' ', options.TransparentPorts.Select(p => p.ToString(CultureInfo.InvariantCulture)));
-        // Envoy's own traffic (its uid) and loopback are exempt, or the proxy would redirect to itself.
-        var script = string.Join('\n',
-            "set -eu",
-            "iptables -t nat -N AEGIS_OUTPUT",
-            $"iptables -t nat -A AEGIS_OUTPUT -m owner --uid-owner {SidecarOptions.ProxyUserId} -j RETURN",
-            "iptables -t nat -A AEGIS_OUTPUT -d 127.0.0.1/32 -j RETURN",
-            $"for port in {ports}; do iptables -t nat -A AEGIS_OUTPUT -p tcp --dport \"$port\" -j REDIRECT --to-ports {options.ProxyPort}; done",
-            "iptables -t nat -A OUTPUT -p tcp -j AEGIS_OUTPUT");
-        return new JsonObject
+        ["name"] = SidecarOptions.InitContainerName,
+        ["image"] = options.InitImage,
+        ["imagePullPolicy"] = "IfNotPresent",
+        ["command"] = new JsonArray("sh", "-c", InterceptionRules.Script(options)),
+        ["resources"] = new JsonObject
         {
-            ["name"] = SidecarOptions.InitContainerName,
-            ["image"] = options.InitImage,
-            ["imagePullPolicy"] = "IfNotPresent",
-            ["command"] = new JsonArray("sh", "-c", script),
-            ["resources"] = new JsonObject
-            {
-                ["requests"] = new JsonObject { ["cpu"] = "10m", ["memory"] = "16Mi" },
-                ["limits"] = new JsonObject { ["cpu"] = "100m", ["memory"] = "64Mi" },
-            },
-            ["securityContext"] = new JsonObject
-            {
-                // iptables needs root and NET_ADMIN in the pod's network namespace, and nothing else.
-                ["runAsUser"] = 0,
-                ["runAsNonRoot"] = false,
-                ["readOnlyRootFilesystem"] = true,
-                ["allowPrivilegeEscalation"] = false,
-                ["privileged"] = false,
-                ["capabilities"] = new JsonObject { ["add"] = new JsonArray("NET_ADMIN", "NET_RAW"), ["drop"] = new JsonArray("ALL") },
-            },
-        };
-    }
+            ["requests"] = new JsonObject { ["cpu"] = "10m", ["memory"] = "16Mi" },
+            ["limits"] = new JsonObject { ["cpu"] = "100m", ["memory"] = "64Mi" },
+        },
+        ["securityContext"] = new JsonObject
+        {
+            // iptables needs root and NET_ADMIN (NET_RAW for some backends) in the pod's network namespace, and nothing else.
+            ["runAsUser"] = 0,
+            ["runAsNonRoot"] = false,
+            ["readOnlyRootFilesystem"] = true,
+            ["allowPrivilegeEscalation"] = false,
+            ["privileged"] = false,
+            ["capabilities"] = new JsonObject { ["add"] = new JsonArray("NET_ADMIN", "NET_RAW"), ["drop"] = new JsonArray("ALL") },
+        },
+    };
 
-    /// <summary>Aegis owns the proxy variables: a value the pod set for them is replaced, so traffic cannot be steered past the sidecar by accident.</summary>
+    private static JsonObject RuntimeVolume() => new() { ["name"] = SidecarOptions.RuntimeVolumeName, ["emptyDir"] = new JsonObject { ["medium"] = "Memory", ["sizeLimit"] = "1Mi" } };
+
+    /// <summary>Application containers get the proxy variables (clients that honour them use the explicit listener); they were checked to be absent or Aegis's own.</summary>
     private void EnsureProxyEnvironment(JsonArray patch, string path, JsonObject container)
     {
-        var wanted = ProxyVariables.Select(n => (Name: n, Value: options.ProxyUrl))
-            .Concat(NoProxyVariables.Select(n => (Name: n, Value: string.Join(',', options.NoProxy))))
-            .ToList();
+        var wanted = OwnedVariables().ToList();
         if (container["env"] is not JsonArray env)
         {
             Add(patch, path + "/env", new JsonArray([.. wanted.Select(w => (JsonNode)EnvVar(w.Name, w.Value))]));
@@ -271,14 +411,9 @@ public sealed class PodInjector(SidecarOptions options, string operatorNamespace
 
         foreach (var (name, value) in wanted)
         {
-            var index = env.Select((e, i) => (e, i)).FirstOrDefault(p => p.e?["name"]?.ToString() == name, (null, -1)).Item2;
-            if (index < 0)
+            if (!env.Any(e => e?["name"]?.ToString() == name))
             {
                 Add(patch, path + "/env/-", EnvVar(name, value));
-            }
-            else if (!JsonNode.DeepEquals(env[index], EnvVar(name, value)))
-            {
-                patch.Add(new JsonObject { ["op"] = "replace", ["path"] = $"{path}/env/{index}", ["value"] = EnvVar(name, value) });
             }
         }
     }

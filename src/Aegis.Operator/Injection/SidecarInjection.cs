@@ -29,7 +29,8 @@ public static class SidecarInjection
         services.AddSingleton(sp => new WebhookCertificateRotator(client, webhook.Tls, sp.GetRequiredService<ServingCertificate>(), TimeProvider.System,
             sp.GetRequiredService<ILogger<WebhookCertificateRotator>>()));
         services.AddSingleton(sp => new NamespaceLabelCache(client, CustomResourceInformer.ForNamespaces(client, sp.GetRequiredService<ILogger<CustomResourceInformer>>())));
-        services.AddSingleton(sp => new PodInjectionWebhook(new PodInjector(webhook.Sidecar, operatorNamespace), sp.GetRequiredService<NamespaceLabelCache>(),
+        // Without a DecisionTrust (the operator issues no decision certificate) nothing is published and every pod is refused.
+        services.AddSingleton(sp => new PodInjectionWebhook(new PodInjector(webhook.Sidecar, operatorNamespace, sp.GetService<DecisionTrust>() ?? new DecisionTrust()), sp.GetRequiredService<NamespaceLabelCache>(),
             sp.GetRequiredService<ILogger<PodInjectionWebhook>>()));
         services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(sp.GetRequiredService<NamespaceLabelCache>().Informer.RunAsync));
         services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(sp.GetRequiredService<WebhookCertificateRotator>().RunAsync));
@@ -48,6 +49,7 @@ public static class SidecarInjection
 
     public static void Map(WebApplication app) => app.Services.GetRequiredService<PodInjectionWebhook>().Map(app);
 
-    /// <summary>Ready when the webhook has a certificate to present (always, when the webhook is off).</summary>
-    public static bool Ready(IServiceProvider services) => services.GetService<WebhookCertificateRotator>()?.Ready ?? true;
+    /// <summary>Ready when the webhook has a certificate to present and the decision server's CA is published (always, when they are off).</summary>
+    public static bool Ready(IServiceProvider services) =>
+        (services.GetService<WebhookCertificateRotator>()?.Ready ?? true) && (services.GetService<DecisionCertificateRotator>()?.Ready ?? true);
 }

@@ -62,7 +62,7 @@ public class WebhookCertificateRotatorTests
         var switched = await RoundAsync(21);
         Assert.NotEqual(caAdded.Leaf, switched.Leaf);
         Assert.Equal(caAdded.Bundle, switched.Bundle);
-        Assert.True(WebhookCertificateAuthority.IsIssuedBy(serving.Current!, (await PublishedBundleAsync(client))[0]));
+        Assert.True(OperatorCertificateAuthority.IsIssuedBy(serving.Current!, (await PublishedBundleAsync(client))[0]));
 
         // The old CA expired: it leaves the bundle.
         var pruned = await RoundAsync(31);
@@ -87,8 +87,8 @@ public class WebhookCertificateRotatorTests
         Assert.Empty(api.Objects("", "secrets"));
 
         // cert-manager writes the Secret and its CA injector the caBundle.
-        var ca = WebhookCertificateAuthority.CreateCa(T0, TimeSpan.FromDays(90));
-        var leaf = WebhookCertificateAuthority.IssueServing(ca, options.DnsNames, T0, TimeSpan.FromDays(30));
+        var ca = OperatorCertificateAuthority.CreateCa(T0, TimeSpan.FromDays(90));
+        var leaf = OperatorCertificateAuthority.IssueServing(ca, options.DnsNames, T0, TimeSpan.FromDays(30));
         await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
             Metadata = new V1ObjectMeta { Name = options.SecretName },
@@ -132,7 +132,7 @@ public class WebhookCertificateRotatorTests
     {
         var registered = await client.AdmissionregistrationV1.ReadMutatingWebhookConfigurationAsync(Tls.ConfigurationName);
         var bundles = registered.Webhooks.Select(w => Encoding.ASCII.GetString(w.ClientConfig.CaBundle)).Distinct().ToList();
-        return WebhookCertificateAuthority.ReadBundle(Assert.Single(bundles));
+        return OperatorCertificateAuthority.ReadBundle(Assert.Single(bundles));
     }
 
     /// <summary>Chain and host name checks as a TLS client trusting only <paramref name="bundle"/> makes them at <paramref name="at"/>.</summary>

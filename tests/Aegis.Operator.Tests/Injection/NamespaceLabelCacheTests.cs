@@ -25,12 +25,14 @@ public class NamespaceLabelCacheTests
 
         var ns = await client.CoreV1.ReadNamespaceAsync("agents");
         ns.Metadata.Labels = new Dictionary<string, string> { [InjectionLabels.Inject] = "enabled" };
+        ns.Metadata.Annotations = new Dictionary<string, string> { [InjectionLabels.ExemptServiceAccounts] = "batch" };
         await client.CoreV1.ReplaceNamespaceAsync(ns, "agents");
         await Eventually.TrueAsync(() => cache.Informer.Get(null, "agents")?["metadata"]?["labels"]?[InjectionLabels.Inject]?.ToString() == "enabled", "the label seen by the informer");
         var created = await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "fresh", Labels = new Dictionary<string, string> { ["a"] = "b" } } });
 
-        Assert.Equal("enabled", (await cache.GetAsync("agents", CancellationToken.None))![InjectionLabels.Inject]);
-        Assert.Equal("b", (await cache.GetAsync("fresh", CancellationToken.None))!["a"]);
+        Assert.Equal("enabled", (await cache.GetAsync("agents", CancellationToken.None))!.Labels[InjectionLabels.Inject]);
+        Assert.Equal("batch", (await cache.GetAsync("agents", CancellationToken.None))!.Annotations[InjectionLabels.ExemptServiceAccounts]);
+        Assert.Equal("b", (await cache.GetAsync("fresh", CancellationToken.None))!.Labels["a"]);
         Assert.Null(await cache.GetAsync("missing", CancellationToken.None));
         Assert.Empty(logger.Warnings);
         await stop.CancelAsync();

@@ -65,7 +65,7 @@ public class PodInjectionWebhookTests
     [Fact]
     public async Task Review_NamespaceLabelsUnreadable_RefusesThePodWithTheReason()
     {
-        var webhook = new PodInjectionWebhook(new PodInjector(new SidecarOptions(), "aegis-system"), new UnreachableNamespaces(), NullLogger<PodInjectionWebhook>.Instance);
+        var webhook = new PodInjectionWebhook(new PodInjector(new SidecarOptions(), "aegis-system", WebhookHarness.Trust), new UnreachableNamespaces(), NullLogger<PodInjectionWebhook>.Instance);
         var review = AdmissionFixtures.Review(AdmissionFixtures.RealisticPod());
 
         var answer = await webhook.ReviewAsync(Encoding.UTF8.GetBytes(review.ToJsonString()), CancellationToken.None);
@@ -78,7 +78,7 @@ public class PodInjectionWebhookTests
 
     private sealed class UnreachableNamespaces : INamespaceLabels
     {
-        public ValueTask<IReadOnlyDictionary<string, string>?> GetAsync(string ns, CancellationToken cancellationToken) =>
+        public ValueTask<NamespaceMetadata?> GetAsync(string ns, CancellationToken cancellationToken) =>
             throw new HttpRequestException("connection refused");
     }
 }

@@ -35,6 +35,7 @@ public class WebhookEndToEndTests
         {
             Client = client, Namespace = "aegis-system", Signer = signer, Identity = "operator-0", HttpPort = 0,
             Webhook = new WebhookHostOptions { Port = 0, Tls = new WebhookTlsOptions { Namespace = "aegis-system" } },
+            DecisionTls = new DecisionTlsOptions { Namespace = "aegis-system" },
         });
         await app.StartAsync();
         try
@@ -52,11 +53,17 @@ public class WebhookEndToEndTests
                 Assert.Contains(w.NamespaceSelector.MatchExpressions, e => e.Key == "kubernetes.io/metadata.name" && e.OperatorProperty == "NotIn" && e.Values.Contains("aegis-system") && e.Values.Contains("kube-system"));
             });
             Assert.Contains(registered.Webhooks[0].NamespaceSelector.MatchExpressions, e => e.Key == InjectionLabels.Inject && e.OperatorProperty == "In" && e.Values.SequenceEqual(["enabled"]));
-            var bundle = WebhookCertificateAuthority.ReadBundle(Encoding.ASCII.GetString(registered.Webhooks[0].ClientConfig.CaBundle));
+            var bundle = OperatorCertificateAuthority.ReadBundle(Encoding.ASCII.GetString(registered.Webhooks[0].ClientConfig.CaBundle));
 
             using var http = TrustingOnly(bundle, LoopbackPorts.BoundPort(app, "https"));
             var outcome = await PostAsync(http, AdmissionFixtures.RealisticPod("agents"), "agents");
             Assert.Equal(SidecarOptions.ProxyContainerName, outcome["spec"]!["containers"]!.AsArray().Last()!["name"]!.ToString());
+
+            // The sidecar trusts exactly the CA the operator published for the decision server.
+            var published = (await client.CoreV1.ReadNamespacedConfigMapAsync("aegis-decision-ca", "aegis-system")).Data["ca.crt"];
+            var bootstrap = JsonNode.Parse(outcome["spec"]!["containers"]!.AsArray().Last()!["args"]![1]!.ToString())!;
+            var decision = bootstrap["static_resources"]!["clusters"]!.AsArray().Single(c => c!["name"]!.ToString() == EnvoyBootstrap.DecisionCluster)!;
+            Assert.Equal(published, decision["transport_socket"]!["typed_config"]!["common_tls_context"]!["validation_context"]!["trusted_ca"]!["inline_string"]!.ToString());
 
             // A namespace labelled after the operator started is seen through the watch.
             var later = await client.CoreV1.ReadNamespaceAsync("later");
@@ -86,22 +93,6 @@ public class WebhookEndToEndTests
     }
 
     /// <summary>A client as the API server is: it calls the Service's DNS name and trusts nothing but the caBundle.</summary>
-    private static HttpClient TrustingOnly(X509Certificate2Collection bundle, int port)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-                await socket.ConnectAsync(IPAddress.Loopback, port, ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                CertificateChainPolicy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck },
-            },
-        };
-        handler.SslOptions.CertificateChainPolicy.CustomTrustStore.AddRange(bundle);
-        return new HttpClient(handler) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
-    }
+    private static HttpClient TrustingOnly(X509Certificate2Collection bundle, int port) =>
+        new(LoopbackTls.Handler(port, bundle)) { BaseAddress = new Uri($"https://aegis-operator-webhook.aegis-system.svc:{port}") };
 }

@@ -1,17 +1,19 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Aegis.Operator.Certificates;
 using Aegis.Operator.Injection;
 using Aegis.Operator.Sidecar;
+using Aegis.TestSupport;
 using Aegis.TestSupport.Admission;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Aegis.Operator.Tests.Injection;
 
-/// <summary>Namespace labels from a dictionary, for webhook tests without an API server.</summary>
-internal sealed class StaticNamespaceLabels(Dictionary<string, Dictionary<string, string>> namespaces) : INamespaceLabels
+/// <summary>Namespace metadata from a dictionary, for webhook tests without an API server.</summary>
+internal sealed class StaticNamespaceLabels(Dictionary<string, NamespaceMetadata> namespaces) : INamespaceLabels
 {
-    public ValueTask<IReadOnlyDictionary<string, string>?> GetAsync(string ns, CancellationToken cancellationToken) =>
-        ValueTask.FromResult<IReadOnlyDictionary<string, string>?>(namespaces.TryGetValue(ns, out var labels) ? labels : null);
+    public ValueTask<NamespaceMetadata?> GetAsync(string ns, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(namespaces.TryGetValue(ns, out var metadata) ? metadata : null);
 }
 
 /// <summary>What a review came back with: the response, and the pod after applying its patch (the pod itself when there was none).</summary>
@@ -30,6 +32,8 @@ internal sealed record ReviewOutcome(int StatusCode, JsonObject? Response, JsonO
     public string? Env(string container, string name) =>
         Container(container)["env"]?.AsArray().SingleOrDefault(e => e!["name"]!.ToString() == name)?["value"]?.ToString();
 
+    public JsonArray InitContainers => Pod["spec"]!["initContainers"]!.AsArray();
+
     /// <summary>The proxy's Envoy bootstrap, read back from its <c>--config-yaml</c> argument.</summary>
     public JsonObject Bootstrap => JsonNode.Parse(Container(SidecarOptions.ProxyContainerName)["args"]![1]!.ToString())!.AsObject();
 
@@ -41,25 +45,38 @@ internal sealed class WebhookHarness
 {
     public const string OperatorNamespace = "aegis-system";
 
-    public WebhookHarness(Dictionary<string, Dictionary<string, string>>? namespaces = null, SidecarOptions? options = null)
+    /// <summary>The decision CA the golden bootstraps trust (a fixed certificate, so generated bootstraps are deterministic).</summary>
+    public static readonly string DecisionCa = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests/Aegis.Operator.Tests/Golden/decision-ca.pem"));
+
+    public static DecisionTrust Trust => DecisionTrust.Of(DecisionCa);
+
+    public WebhookHarness(Dictionary<string, NamespaceMetadata>? namespaces = null, SidecarOptions? options = null, DecisionTrust? trust = null)
     {
         Options = options ?? new SidecarOptions();
-        Webhook = new PodInjectionWebhook(new PodInjector(Options, OperatorNamespace), new StaticNamespaceLabels(namespaces ?? Namespaces()), NullLogger<PodInjectionWebhook>.Instance);
+        Webhook = new PodInjectionWebhook(new PodInjector(Options, OperatorNamespace, trust ?? Trust), new StaticNamespaceLabels(namespaces ?? Namespaces()), NullLogger<PodInjectionWebhook>.Instance);
     }
 
     public SidecarOptions Options { get; }
 
     public PodInjectionWebhook Webhook { get; }
 
-    /// <summary>agents: opted in, tenant acme; plain: no labels; notenant: opted in without a tenant; kube-system and aegis-system opted in.</summary>
-    public static Dictionary<string, Dictionary<string, string>> Namespaces() => new()
+    /// <summary>
+    /// agents: enforced, tenant acme; exempting: enforced, exempts service account payments-bot; plain: no labels;
+    /// plaintenant: not enforced, tenant globex; notenant: enforced without a tenant; kube-system and aegis-system enforced.
+    /// </summary>
+    public static Dictionary<string, NamespaceMetadata> Namespaces() => new()
     {
-        ["agents"] = new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" },
-        ["plain"] = new(),
-        ["notenant"] = new() { [InjectionLabels.Inject] = "enabled" },
-        ["kube-system"] = new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" },
-        [OperatorNamespace] = new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" },
+        ["agents"] = Labels(new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" }),
+        ["exempting"] = new(new Dictionary<string, string> { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" },
+            new Dictionary<string, string> { [InjectionLabels.ExemptServiceAccounts] = "batch, payments-bot" }),
+        ["plain"] = Labels([]),
+        ["plaintenant"] = Labels(new() { [InjectionLabels.Tenant] = "globex" }),
+        ["notenant"] = Labels(new() { [InjectionLabels.Inject] = "enabled" }),
+        ["kube-system"] = Labels(new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" }),
+        [OperatorNamespace] = Labels(new() { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" }),
     };
+
+    private static NamespaceMetadata Labels(Dictionary<string, string> labels) => new(labels, new Dictionary<string, string>());
 
     public async Task<ReviewOutcome> ReviewAsync(JsonObject pod, string ns = "agents", bool dryRun = false)
     {

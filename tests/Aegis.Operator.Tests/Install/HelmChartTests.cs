@@ -234,7 +234,7 @@ public partial class HelmChartTests
                 """resources: ["configmaps"]|verbs: ["get", "create", "update"]""",
                 """resources: ["secrets"]|resourceNames: ["aegis-org-keys"]|verbs: ["get"]""",
                 """resources: ["secrets"]|verbs: ["create"]""",
-                """resources: ["secrets"]|resourceNames: ["aegis-webhook-tls"]|verbs: ["get", "update"]""",
+                """resources: ["secrets"]|resourceNames: ["aegis-decision-tls", "aegis-webhook-tls"]|verbs: ["get", "update"]""",
             ],
             rules.Select(r => Regex.Replace(r, @"\s*\n\s*", "|")));
         Assert.DoesNotContain("\"*\"", render.Out, StringComparison.Ordinal);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Aegis.Operator.Sidecar;
+using Aegis.Operator.Tests.Injection;
 using Aegis.TestSupport;
 
 namespace Aegis.Operator.Tests.Sidecar;
@@ -19,15 +20,17 @@ public class EnvoyBootstrapTests
         {
             DecisionAddress = "decision.aegis-prod.svc.cluster.local:9000",
             DecisionTimeout = TimeSpan.FromMilliseconds(250),
-            MaxRequestBodyBytes = 1024 * 1024,
+            MaxRequestBodyBytes = 256 * 1024,
+            ProcessingMessageTimeout = TimeSpan.FromSeconds(10),
+            StreamIdleTimeout = TimeSpan.FromMinutes(2),
             ProxyPort = 16001,
-            AdminPort = 16000,
+            TransparentPort = 16002,
         }, new SidecarIdentity("globex", "support.triage-v2")),
     };
 
     public static TheoryData<string> CaseNames => [.. Cases.Keys];
 
-    private static string Generate(string name) => JsonSerializer.Serialize(EnvoyBootstrap.Build(Cases[name].Options, Cases[name].Identity), Indented) + "\n";
+    private static string Generate(string name) => JsonSerializer.Serialize(EnvoyBootstrap.Build(Cases[name].Options, Cases[name].Identity, WebhookHarness.DecisionCa), Indented) + "\n";
 
     [Theory]
     [MemberData(nameof(CaseNames))]
@@ -44,7 +47,7 @@ public class EnvoyBootstrapTests
     [Fact]
     public void Build_DecisionAddressWithoutPort_FailsNamingTheAddress()
     {
-        var e = Assert.Throws<FormatException>(() => EnvoyBootstrap.Build(new SidecarOptions { DecisionAddress = "aegis-decision" }, new SidecarIdentity("acme", "a")));
+        var e = Assert.Throws<FormatException>(() => EnvoyBootstrap.Build(new SidecarOptions { DecisionAddress = "aegis-decision" }, new SidecarIdentity("acme", "a"), WebhookHarness.DecisionCa));
 
         Assert.Contains("decision address \"aegis-decision\" is not host:port", e.Message, StringComparison.Ordinal);
     }

@@ -10,18 +10,21 @@ public sealed record PemPair(string CertificatePem, string KeyPem)
 }
 
 /// <summary>
-/// The webhook's own small PKI (System.Security.Cryptography, ECDSA P-256): a self-signed CA that the
-/// MutatingWebhookConfiguration's caBundle trusts, and serving certificates for the webhook Service's DNS names.
+/// The operator's small PKI (System.Security.Cryptography, ECDSA P-256): self-signed CAs (one the webhook's caBundle
+/// trusts, one the sidecars trust for the decision server) and serving certificates for a Service's DNS names.
 /// </summary>
-public static class WebhookCertificateAuthority
+public static class OperatorCertificateAuthority
 {
     /// <summary>Renew once less than this share of a certificate's lifetime is left (cert-manager's default, too).</summary>
     public const double RenewWhenRemaining = 1.0 / 3;
 
-    public static PemPair CreateCa(DateTimeOffset now, TimeSpan lifetime)
+    /// <param name="now">Issue time; the CA is valid from five minutes before (clock skew).</param>
+    /// <param name="lifetime">How long the CA is valid.</param>
+    /// <param name="name">Common name prefix, e.g. aegis-webhook-ca (the issue time is appended).</param>
+    public static PemPair CreateCa(DateTimeOffset now, TimeSpan lifetime, string name = "aegis-webhook-ca")
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN=aegis-webhook-ca-{now.ToUnixTimeSeconds()}, O=aegis", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest($"CN={name}-{now.ToUnixTimeSeconds()}, O=aegis", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
@@ -76,6 +79,15 @@ public static class WebhookCertificateAuthority
     public static bool Names(X509Certificate2 certificate, IReadOnlyList<string> dnsNames) =>
         certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().SingleOrDefault()?.EnumerateDnsNames().Order(StringComparer.Ordinal)
             .SequenceEqual(dnsNames.Order(StringComparer.Ordinal)) == true;
+
+    /// <summary>True when <paramref name="certificate"/> holds the public half of <paramref name="keyPem"/> (a PKCS#8 ECDSA key).</summary>
+    public static bool HoldsKey(X509Certificate2 certificate, string keyPem)
+    {
+        using var key = ECDsa.Create();
+        key.ImportFromPem(keyPem);
+        using var publicKey = certificate.GetECDsaPublicKey();
+        return publicKey is not null && publicKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo());
+    }
 
     /// <summary>The certificates in a PEM bundle.</summary>
     public static X509Certificate2Collection ReadBundle(string pem)
