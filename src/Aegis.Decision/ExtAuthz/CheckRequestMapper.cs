@@ -25,15 +25,17 @@ public static class CheckRequestMapper
     public const string CostHeader = AegisHeaders.CostEstimate;
     public const string OverrideHeader = AegisHeaders.Override;
 
-    /// <summary>Maps <paramref name="check"/>; returns false with a message when the request cannot be understood.</summary>
-    public static bool TryMap(CheckRequest check, out DecisionRequest request, out string error)
+    /// <summary>
+    /// Maps <paramref name="check"/>; returns false with a message when the request cannot be understood. A check
+    /// without <c>request.http</c> is a TLS connection from the network ext_authz filter of the transparent listener,
+    /// decided on its SNI; <paramref name="sidecar"/> is the gRPC metadata naming the pod's tenant and agent.
+    /// </summary>
+    public static bool TryMap(CheckRequest check, out DecisionRequest request, out string error, (string? Tenant, string? Agent) sidecar = default)
     {
         var http = check.Attributes?.Request?.Http;
         if (http is null)
         {
-            request = null!;
-            error = "the CheckRequest has no attributes.request.http";
-            return false;
+            return TryMapTls(check, sidecar, out request, out error);
         }
 
         var extensions = check.Attributes!.ContextExtensions;
@@ -83,6 +85,39 @@ public static class CheckRequestMapper
             },
             Cost = cost,
             TraceParent = headers.TryGetValue("traceparent", out var traceparent) ? traceparent : null,
+        };
+        error = "";
+        return true;
+    }
+
+    /// <summary>
+    /// A TLS connection as the network ext_authz filter reports it (docs/sidecar.md): the SNI host and the port the
+    /// agent dialled. It is a tunnel (only the host is known) and carries no token: the pod's identity comes from the
+    /// sidecar's gRPC metadata, which the webhook set from the pod's namespace.
+    /// </summary>
+    private static bool TryMapTls(CheckRequest check, (string? Tenant, string? Agent) sidecar, out DecisionRequest request, out string error)
+    {
+        request = null!;
+        var attributes = check.Attributes;
+        if (attributes?.TlsSession is null && attributes?.Destination is null)
+        {
+            error = "the CheckRequest has neither attributes.request.http nor a TLS session: there is nothing to decide on";
+            return false;
+        }
+
+        var sni = attributes.TlsSession?.Sni is { Length: > 0 } s ? s : attributes.Destination?.Service;
+        if (string.IsNullOrEmpty(sni))
+        {
+            error = "a TLS connection without SNI: its destination host is unknown, so no host rule can allow it";
+            return false;
+        }
+
+        var port = attributes.Destination?.Address?.SocketAddress?.PortValue is { } p and > 0 ? p : 443u;
+        request = new DecisionRequest
+        {
+            ExpectedTenant = sidecar.Tenant,
+            ExpectedAgent = sidecar.Agent,
+            Observed = new ObservedRequest { Method = "CONNECT", Authority = $"{sni}:{port}", Path = "", Tunnel = true },
         };
         error = "";
         return true;

@@ -8,7 +8,8 @@ public sealed class ExtAuthzService(DecisionService decisions) : Protos.Envoy.Se
 {
     public override async Task<CheckResponse> Check(CheckRequest request, ServerCallContext context)
     {
-        if (!CheckRequestMapper.TryMap(request, out var mapped, out var error))
+        var sidecar = (context.RequestHeaders.GetValue(Contracts.Wire.EnvoyContract.TenantMetadata), context.RequestHeaders.GetValue(Contracts.Wire.EnvoyContract.AgentMetadata));
+        if (!CheckRequestMapper.TryMap(request, out var mapped, out var error, sidecar))
         {
             return CheckResponseBuilder.Malformed(error);
         }

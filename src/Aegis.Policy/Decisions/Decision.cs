@@ -21,6 +21,7 @@ public static class DecisionReasons
     public const string ModelNotPriced = "model_not_priced";
     public const string ProtocolPassthrough = "protocol_passthrough";
     public const string TunnelRequiresInspection = "tunnel_requires_inspection";
+    public const string EgressHostReserved = "egress_host_reserved";
 }
 
 /// <summary>What a shadow-mode policy would have decided.</summary>

@@ -47,6 +47,12 @@ public static class DecisionEngine
         }
 
         var reason = enforced.Rule is null ? DecisionReasons.DefaultEffect : DecisionReasons.RuleMatched;
+        if (enforced.Rule is null && enforced.Effect != Effect.Deny && input.Request is { } target && ReservedHosts.IsReserved(HostPattern.SplitAuthority(target.Host).Host))
+        {
+            return context.Result(Effect.Deny, DecisionReasons.EgressHostReserved, enforced.Policy, null,
+                $"\"{target.Host}\" is loopback, link-local, a metadata endpoint or the cluster API: only a rule that names it allows it, never a default", shadow);
+        }
+
         if (enforced.Effect is Effect.Allow or Effect.Sanitize && set.Budgets.Length > 0)
         {
             return CheckBudgets(context, enforced, reason, shadow);

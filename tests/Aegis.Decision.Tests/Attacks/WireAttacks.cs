@@ -177,4 +177,58 @@ public class WireAttacks
         Assert.Equal(code, error.GetProperty("code").GetString());
         Assert.Contains("Aegis", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
+
+    private static CheckRequest Tls(string? sni, uint port = 443) => new()
+    {
+        Attributes = new AttributeContext
+        {
+            Destination = new AttributeContext.Types.Peer
+            {
+                Address = new Protos.Envoy.Config.Core.V3.Address { SocketAddress = new Protos.Envoy.Config.Core.V3.SocketAddress { Address = "198.51.100.7", PortValue = port } },
+                Service = sni ?? "",
+            },
+            TlsSession = new AttributeContext.Types.TLSSession { Sni = sni ?? "" },
+        },
+    };
+
+    private static Grpc.Core.Metadata Pod => new() { { "x-aegis-tenant", "acme" }, { "x-aegis-agent-id", "payments-bot" } };
+
+    [Theory]
+    [InlineData("stripe.tools.test", "tool_server_requires_inspection")]
+    [InlineData("crm.example.com", "tunnel_requires_inspection")]
+    [InlineData("elsewhere.example.com", "default_effect")]
+    public async Task TlsAroundTheProxy_DecidedOnItsSniForThePodAndRefusedWhereInspectionIsNeeded(string sni, string reason)
+    {
+        // A client that ignores HTTP_PROXY opens TLS straight to the host: the transparent listener asks on the SNI.
+        await using var f = await ServerFixture.StartAsync(Yaml);
+
+        var response = await f.Client.CheckAsync(Tls(sni), Pod);
+
+        Assert.Equal(7, response.Status.Code);
+        Assert.Equal(reason, response.Status.Message);
+    }
+
+    [Fact]
+    public async Task TlsWithoutSni_RefusedAsMalformed()
+    {
+        await using var f = await ServerFixture.StartAsync(Yaml.Replace("rules:", "defaultEffect: allow\n  rules:", StringComparison.Ordinal));
+
+        var response = await f.Client.CheckAsync(Tls(null), Pod);
+
+        Assert.Equal("request_malformed", response.Status.Message);
+    }
+
+    [Fact]
+    public async Task TlsToAnAllowedHost_AllowedForThePodWithoutAToken()
+    {
+        await using var f = await ServerFixture.StartAsync(Yaml.Replace("rules:", "defaultEffect: allow\n  rules:", StringComparison.Ordinal));
+
+        var allowed = await f.Client.CheckAsync(Tls("elsewhere.example.com"), Pod);
+        var metadata = await f.Client.CheckAsync(Tls("169.254.169.254", 80), Pod);
+        var unknownPod = await f.Client.CheckAsync(Tls("elsewhere.example.com"));
+
+        Assert.Equal(0, allowed.Status.Code);
+        Assert.Equal("egress_host_reserved", metadata.Status.Message);
+        Assert.Equal("token_missing", unknownPod.Status.Message);
+    }
 }

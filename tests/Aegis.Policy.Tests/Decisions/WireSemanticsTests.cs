@@ -86,6 +86,30 @@ public class WireSemanticsTests
         Assert.Equal(reason, decision.Reason);
     }
 
+    [Theory]
+    [InlineData("169.254.169.254", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("169.254.170.2:80", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("metadata.google.internal", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("METADATA.GOOGLE.INTERNAL.", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("127.0.0.1:15000", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("[::1]:8080", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("[fe80::1]", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("[::ffff:169.254.169.254]", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("kubernetes.default.svc", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("app.localhost", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("0.0.0.0", "deny", DecisionReasons.EgressHostReserved)]
+    [InlineData("10.0.0.7", "allow", DecisionReasons.DefaultEffect)]
+    [InlineData("api.example.com", "allow", DecisionReasons.DefaultEffect)]
+    [InlineData("127.0.0.1:7071", "allow", DecisionReasons.RuleMatched)]
+    public void Decide_ReservedHosts_NeverOpenedByADefaultOnlyByARuleThatNamesThem(string host, string effect, string reason)
+    {
+        var set = PolicyFixtures.SetFor("acme", PolicyFixtures.Policy("open", "acme", "- { name: local, match: { egress: { hosts: [\"127.0.0.1:7071\"] } }, effect: allow }", defaultEffect: "allow"));
+
+        var decision = DecisionEngine.Decide(set, new DecisionInput { Tenant = "acme", Agent = new AgentIdentity("bot"), Request = new EgressRequest("GET", host, "/") });
+
+        Assert.Equal((effect, reason), (DecisionJson.EffectName(decision.Effect), decision.Reason));
+    }
+
     [Fact]
     public void Decide_Passthrough_AllowedForASelectedAgentWithoutRules()
     {
