@@ -28,6 +28,7 @@ public static class AegisCommand
             OperatorCommand.Create(console),
             ApprovalCommands.Approve(console),
             ApprovalCommands.Deny(console),
+            ApprovalCommands.List(console),
         };
         var parse = root.Parse(args);
         var exit = await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellationToken).ConfigureAwait(false);

@@ -112,6 +112,8 @@ public static class ServerReasons
     public const string RequestMalformed = "request_malformed";
     public const string RedactionUnavailable = "redaction_unavailable";
     public const string ReservationUnknown = "reservation_unknown";
+    public const string ApprovalGranted = "approval_granted";
+    public const string ApprovalStoreUnavailable = "approval_store_unavailable";
     public const string ReservationSettled = "reservation_already_settled";
 
     /// <summary>The issuer recorded for an agent identified by its sidecar's configuration rather than a token.</summary>
@@ -119,7 +121,14 @@ public static class ServerReasons
 }
 
 /// <summary>Optional collaborators of <see cref="DecisionService"/>.</summary>
-public sealed record DecisionExtensions(Approvals.IApprovalFiler? Approvals = null);
+public sealed record DecisionExtensions(Approvals.IApprovalFiler? Approvals = null)
+{
+    /// <summary>
+    /// How long a decision waits for an approval filing before answering approval_needed without the request's
+    /// name (the filing goes on; a retry learns it). Well under the sidecar's ext_authz timeout.
+    /// </summary>
+    public TimeSpan ApprovalWait { get; init; } = TimeSpan.FromMilliseconds(150);
+}
 
 /// <summary>
 /// The request path shared by every front end: identify the agent, find its tenant's bundle, read the call off the
@@ -127,6 +136,8 @@ public sealed record DecisionExtensions(Approvals.IApprovalFiler? Approvals = nu
 /// </summary>
 public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, DecisionState state, DecisionTelemetry telemetry, TimeProvider time, string? region, AuditLog? audit = null, DecisionExtensions? extensions = null)
 {
+    private readonly Approvals.ApprovalFilings? _filings = extensions?.Approvals is { } filer ? new Approvals.ApprovalFilings(filer, extensions.ApprovalWait, time) : null;
+
     public async Task<DecisionOutcome> DecideAsync(DecisionRequest request, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
@@ -260,46 +271,56 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         var now = time.GetUtcNow();
-        var policies = bundle.Policies;
         var input = Input(request, agent, now, call);
+        var (decision, spend, refusal) = await DecideWithSpendAsync(decisionId, input, agent, bundle, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
 
-        // Decide once without spend; only a call that budgets apply to reads the store, and is decided again
-        // with the live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
-        var decision = DecisionEngine.Decide(policies, input);
-        var budget = policies.ViewFor(agent.AgentId).Budget;
+        var outcome = FromDecision(decisionId, decision!, agent);
+        if (decision!.Effect == Effect.ApprovalNeeded && request.OverrideToken is { } overrideToken)
+        {
+            return await ApplyOverrideAsync(outcome, overrideToken, agent, input, bundle, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (outcome.Kind == OutcomeKind.ApprovalRequired)
+        {
+            return await ApproveOrFileAsync(outcome, input, request, agent, bundle, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await FinishAsync(outcome, decision, spend, agent, bundle, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Decides once without spend; only a call that budgets apply to reads the store, and is decided again with the
+    /// live numbers. A call the policy denies anyway never waits on (or fails with) Redis.
+    /// </summary>
+    private async Task<(Aegis.Policy.Decisions.Decision? Decision, Spend Spend, DecisionOutcome? Refusal)> DecideWithSpendAsync(string decisionId, DecisionInput input, AgentToken agent, ActiveBundle bundle, CancellationToken cancellationToken)
+    {
+        var decision = DecisionEngine.Decide(bundle.Policies, input);
+        if (decision.Budgets.Count == 0)
+        {
+            return (decision, new Spend(0, 0), null);
+        }
+
+        var zone = bundle.Policies.ViewFor(agent.AgentId).Budget?.Zone ?? TimeZoneInfo.Utc;
+        try
+        {
+            var spend = await state.Budgets.GetSpendAsync(agent.Tenant, agent.AgentId, zone, input.Now, cancellationToken).ConfigureAwait(false);
+            return (DecisionEngine.Decide(bundle.Policies, input with { Budget = new BudgetState(spend.Today, spend.ThisMonth) }), spend, null);
+        }
+        catch (StateStoreUnavailableException e)
+        {
+            return (null, new Spend(0, 0), Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision));
+        }
+    }
+
+    /// <summary>Budget exhaustion as a 429 with the time it resets; otherwise the charge of an allowed call.</summary>
+    private async Task<DecisionOutcome> FinishAsync(DecisionOutcome outcome, Aegis.Policy.Decisions.Decision decision, Spend spend, AgentToken agent, ActiveBundle bundle, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var budget = bundle.Policies.ViewFor(agent.AgentId).Budget;
         var zone = budget?.Zone ?? TimeZoneInfo.Utc;
-        var spend = new Spend(0, 0);
-        if (decision.Budgets.Count > 0)
-        {
-            try
-            {
-                spend = await state.Budgets.GetSpendAsync(agent.Tenant, agent.AgentId, zone, now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (StateStoreUnavailableException e)
-            {
-                return Deny(decisionId, ServerReasons.BudgetStoreUnavailable, e.Message, agent, bundle.Revision);
-            }
-
-            decision = DecisionEngine.Decide(policies, input with { Budget = new BudgetState(spend.Today, spend.ThisMonth) });
-        }
-
-        var outcome = FromDecision(decisionId, decision, agent);
-        if (decision.Effect == Effect.ApprovalNeeded && request.OverrideToken is { } overrideToken)
-        {
-            return await ApplyOverrideAsync(outcome, overrideToken, agent, input, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (outcome.Kind == OutcomeKind.ApprovalRequired && extensions?.Approvals is { } approvals)
-        {
-            // Still refused either way; filing only tells the agent which ApprovalRequest to wait for.
-            var filing = input.Tool is not { } tool
-                ? new Approvals.ApprovalFiling(null, "only tool calls can be approved (this request is plain egress)")
-                : request.Token is not { } agentToken
-                    ? new Approvals.ApprovalFiling(null, "filing an ApprovalRequest needs the agent's token (x-aegis-token)")
-                    : await approvals.FileAsync(agentToken, tool, input.Args, decision.Policy, decision.Rule, cancellationToken).ConfigureAwait(false);
-            return outcome with { ApprovalRequest = filing.Name, ApprovalError = filing.Error };
-        }
-
         if (decision.Reason == DecisionReasons.BudgetExhausted && decision.Effect == Effect.Deny)
         {
             var (_, _, dayEnd, monthEnd) = BudgetPeriods.For(now, zone);
@@ -313,6 +334,87 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
 
         return await ChargeAsync(outcome, decision, agent, budget, zone, now, bundle.Revision, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An approval_needed call: when a person already granted exactly this call (agent, tool, arguments, rule), it is
+    /// decided again as allowed by that rule, still passes budgets and rate limits and is charged, and one use of the
+    /// grant is taken atomically (given back if the call is refused after all). Otherwise the call is filed (without
+    /// waiting longer than the sidecar does) and refused with the request's name: the agent retries once approved.
+    /// </summary>
+    private async Task<DecisionOutcome> ApproveOrFileAsync(DecisionOutcome outcome, DecisionInput input, DecisionRequest request, AgentToken agent, ActiveBundle bundle, CancellationToken cancellationToken)
+    {
+        if (input.Tool is not { } tool || outcome.Policy is not { } policy)
+        {
+            return outcome with { ApprovalError = "only tool calls can be approved (this request is plain egress)" };
+        }
+
+        var key = new ApprovalKey(agent.Tenant, agent.AgentId, tool, AgentTokens.ArgsDigest(input.Args), policy, outcome.Rule);
+        if (state.Grants is { } grants)
+        {
+            try
+            {
+                if (await grants.HasAsync(key, input.Now, cancellationToken).ConfigureAwait(false))
+                {
+                    var granted = await DecideGrantedAsync(outcome, input with { Granted = new GrantedApproval(policy, outcome.Rule) }, key, grants, agent, bundle, cancellationToken).ConfigureAwait(false);
+                    if (granted is not null)
+                    {
+                        _filings?.Forget(key);
+                        return granted;
+                    }
+                }
+            }
+            catch (StateStoreUnavailableException e)
+            {
+                return Deny(outcome.DecisionId, ServerReasons.ApprovalStoreUnavailable, "approval grants cannot be read: " + e.Message, agent, bundle.Revision);
+            }
+        }
+
+        if (_filings is null)
+        {
+            return outcome with { ApprovalError = "no approvals desk is configured for this decision server" };
+        }
+
+        var filing = await _filings.FileAsync(new Approvals.ApprovalCall
+        {
+            Key = key,
+            Args = input.Args ?? Calls.McpCallReader.EmptyObject.Value,
+            Approval = outcome.Decision!.Approval ?? new ApprovalSpec(),
+            AgentToken = request.Token,
+        }, cancellationToken).ConfigureAwait(false);
+        return filing.Refusal is { } refusal
+            ? outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = refusal, Message = filing.Error }
+            : outcome with { ApprovalRequest = filing.Name, ApprovalError = filing.Error };
+    }
+
+    /// <summary>The call decided with its grant: null when the grant was taken by a concurrent call (still approval_needed).</summary>
+    private async Task<DecisionOutcome?> DecideGrantedAsync(DecisionOutcome pending, DecisionInput input, ApprovalKey key, IApprovalGrants grants, AgentToken agent, ActiveBundle bundle, CancellationToken cancellationToken)
+    {
+        var (decision, spend, refusal) = await DecideWithSpendAsync(pending.DecisionId, input, agent, bundle, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        var outcome = FromDecision(pending.DecisionId, decision!, agent);
+        if (outcome.Kind != OutcomeKind.Allowed)
+        {
+            // Something else holds the call back (a budget): the grant stays for when it fits.
+            return await FinishAsync(outcome, decision!, spend, agent, bundle, input.Now, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!await grants.TryConsumeAsync(key, input.Now, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var charged = await FinishAsync(outcome with { Reason = ServerReasons.ApprovalGranted, Message = $"approved by a person ({key.Policy}{(key.Rule is null ? "" : "/" + key.Rule)})" }, decision!, spend, agent, bundle, input.Now, cancellationToken).ConfigureAwait(false);
+        if (charged.Kind != OutcomeKind.Allowed)
+        {
+            await grants.RestoreAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+
+        return charged;
     }
 
     /// <summary>Takes the rate-limit tokens and reserves the cost of an allowed, budgeted call; a refusal says which.</summary>
@@ -516,7 +618,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     /// and bound to exactly this tenant, agent, tool and arguments; its jti is consumed atomically, so a second
     /// use is denied with override_replayed.
     /// </summary>
-    private async Task<DecisionOutcome> ApplyOverrideAsync(DecisionOutcome outcome, string token, AgentToken agent, DecisionInput input, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> ApplyOverrideAsync(DecisionOutcome outcome, string token, AgentToken agent, DecisionInput input, ActiveBundle bundle, CancellationToken cancellationToken)
     {
         var check = tokens.Validate(token);
         if (check.Token is not { } grant)
@@ -536,6 +638,20 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.OverrideInvalid, Message = "the override token does not cover this call: " + mismatch };
         }
 
+        // Approved is not free: the call is decided again as allowed by the rule that asked, and still passes
+        // budgets and rate limits and is charged. The token is only spent on a call that goes through.
+        var (decision, spend, refusal) = await DecideWithSpendAsync(outcome.DecisionId, input with { Granted = new GrantedApproval(outcome.Policy ?? "", outcome.Rule) }, agent, bundle, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        var approved = FromDecision(outcome.DecisionId, decision!, agent);
+        if (approved.Kind != OutcomeKind.Allowed)
+        {
+            return await FinishAsync(approved, decision!, spend, agent, bundle, input.Now, cancellationToken).ConfigureAwait(false);
+        }
+
         try
         {
             if (!await state.TokenIds.TryConsumeAsync(grant.Jti, grant.ExpiresAt, cancellationToken).ConfigureAwait(false))
@@ -548,7 +664,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return outcome with { Kind = OutcomeKind.Denied, Effect = Effect.Deny, Reason = ServerReasons.TokenStoreUnavailable, Message = e.Message };
         }
 
-        return outcome with { Kind = OutcomeKind.Allowed, Effect = Effect.Allow, Reason = ServerReasons.OverrideApproved, Message = $"approved once (override {grant.Jti})" };
+        return await FinishAsync(approved with { Reason = ServerReasons.OverrideApproved, Message = $"approved once (override {grant.Jti})" }, decision!, spend, agent, bundle, input.Now, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

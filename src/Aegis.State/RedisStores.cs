@@ -18,15 +18,17 @@ public sealed class RedisState : IAsyncDisposable
         Budgets = new RedisBudgetStore(connection, prefix);
         RateLimits = new RedisRateLimiter(connection, prefix);
         TokenIds = new RedisTokenIdStore(connection, prefix);
+        Grants = new RedisApprovalGrants(connection, prefix);
     }
 
     public ConnectionMultiplexer Connection { get; }
     public RedisBudgetStore Budgets { get; }
     public RedisRateLimiter RateLimits { get; }
     public RedisTokenIdStore TokenIds { get; }
+    public RedisApprovalGrants Grants { get; }
 
     /// <summary>The stores as the decision service takes them.</summary>
-    public DecisionState AsDecisionState() => new(Budgets, RateLimits, TokenIds);
+    public DecisionState AsDecisionState() => new(Budgets, RateLimits, TokenIds) { Grants = Grants };
 
     /// <summary>
     /// Connects to <paramref name="configuration"/> ("host:port,password=..." or a redis:// URL). Start-up does not

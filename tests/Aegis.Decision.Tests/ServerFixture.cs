@@ -78,6 +78,9 @@ public sealed class ServerFixture : IAsyncDisposable
         spec: { tenant: globex, protocol: mcp, url: "https://other.tools.test/mcp" }
         """;
 
+    /// <summary>The admin token of the standalone desk, when started with one.</summary>
+    public const string AdminToken = "test-admin-token-0123456789abcdef0123456789";
+
     private readonly TempDirectory _dir = new();
     private readonly LocalEd25519Signer _signer;
     private readonly bool _ownsSigner;
@@ -100,7 +103,7 @@ public sealed class ServerFixture : IAsyncDisposable
     public ExternalProcessor.ExternalProcessorClient ExtProc { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
-    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false, string? meterSecret = null)
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false, string? meterSecret = null, bool desk = false)
     {
         var fixture = new ServerFixture(shareKeysWith?._signer);
         Directory.CreateDirectory(fixture.BundleDir);
@@ -123,6 +126,8 @@ public sealed class ServerFixture : IAsyncDisposable
             AuditPath = audit ? fixture.AuditPath : null,
             AuditSigner = audit ? fixture._signer : null,
             MeterSecret = meterSecret,
+            StandaloneApprovals = desk,
+            AdminSecret = desk ? AdminToken : null,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
@@ -152,7 +157,6 @@ public sealed class ServerFixture : IAsyncDisposable
     public Task<string> TokenAsync(string agent = "payments-bot", string tenant = "acme", TimeSpan? lifetime = null, IReadOnlyDictionary<string, object>? extra = null, ISigner? signer = null) =>
         AgentTokens.MintAsync(signer ?? _signer, "test", tenant, agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5), extra);
 
-    /// <summary>A CheckRequest as Envoy sends it: lower-case headers, the tool call's JSON body.</summary>
     /// <summary>
     /// A CheckRequest as Envoy sends it. With a <paramref name="tool"/> (and the default host), the request is what an
     /// MCP client sends for that tool: a tools/call POST to the tool's test ToolServer with <paramref name="body"/> as

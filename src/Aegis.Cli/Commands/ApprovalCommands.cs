@@ -11,10 +11,23 @@ namespace Aegis.Cli.Commands;
 
 /// <summary>
 /// <c>aegis approve NAME</c> / <c>aegis deny NAME</c>: decide a pending ApprovalRequest by patching its status
-/// subresource, as a person with RBAC rights on it. The operator reacts as it does to a Slack click.
+/// subresource, as a person with RBAC rights on it. The operator reacts as it does to a Slack click. With
+/// <c>--server URL</c> they decide on a standalone decision server's desk instead (<c>aegis serve --manifests</c>).
 /// </summary>
 internal static class ApprovalCommands
 {
+    /// <summary><c>aegis approvals list --server URL</c>: the standalone desk's approvals, newest first.</summary>
+    public static Command List(CliConsole console)
+    {
+        var server = new Option<string>("--server") { Description = "The standalone decision server, e.g. http://127.0.0.1:8181", Required = true };
+        var tokenFile = StandaloneDesk.AdminTokenOption();
+        var json = new Option<bool>("--json") { Description = "Print the desk's JSON as is" };
+        var list = new Command("list", "List the approvals of a standalone decision server's desk") { server, tokenFile, json };
+        list.SetAction(async (parse, cancellationToken) =>
+            await StandaloneDesk.ListAsync(console, parse.GetValue(server)!, parse.GetValue(tokenFile)!, parse.GetValue(json), cancellationToken).ConfigureAwait(false));
+        return new Command("approvals", "Approvals on a standalone decision server's desk") { list };
+    }
+
     public static Command Approve(CliConsole console) => Create(console, "approve", ApprovalPhase.Approved, "Approve a pending ApprovalRequest (the agent may then fetch its one-time override token)");
 
     public static Command Deny(CliConsole console) => Create(console, "deny", ApprovalPhase.Denied, "Deny a pending ApprovalRequest");
@@ -25,9 +38,25 @@ internal static class ApprovalCommands
         var ns = new Option<string>("--namespace", "-n") { Description = "Its namespace", DefaultValueFactory = _ => "default" };
         var kubeconfig = new Option<FileInfo?>("--kubeconfig") { Description = "kubeconfig file (default: in-cluster config, else ~/.kube/config)" };
         var reason = new Option<string?>("--reason") { Description = "Why (recorded in status.reason)" };
-        var command = new Command(verb, description) { name, ns, kubeconfig, reason };
+        var server = new Option<string?>("--server") { Description = "Decide on a standalone decision server's desk instead, e.g. http://127.0.0.1:8181" };
+        var tokenFile = StandaloneDesk.AdminTokenOption();
+        var count = new Option<int>("--count") { Description = "With --server, approve: grant the next N such calls (at most the rule's approval.maxBatch)", DefaultValueFactory = _ => 1 };
+        var within = new Option<string?>("--within") { Description = "With --server, approve: the grant's window, such as 10m (default: the approval's TTL)" };
+        var command = new Command(verb, description) { name, ns, kubeconfig, reason, server, tokenFile };
+        if (outcome == ApprovalPhase.Approved)
+        {
+            command.Add(count);
+            command.Add(within);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
+            if (parse.GetValue(server) is { } desk)
+            {
+                return await StandaloneDesk.DecideAsync(console, desk, parse.GetValue(tokenFile)!, verb, parse.GetValue(name)!, parse.GetValue(reason),
+                    outcome == ApprovalPhase.Approved ? parse.GetValue(count) : null, outcome == ApprovalPhase.Approved ? parse.GetValue(within) : null, cancellationToken).ConfigureAwait(false);
+            }
+
             if (KubeConfigs.TryResolve(parse.GetValue(kubeconfig), console) is not { } config)
             {
                 return AegisCommand.BadInput;

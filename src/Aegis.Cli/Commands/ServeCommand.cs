@@ -154,6 +154,8 @@ internal static class ServeCommand
                 OtlpEndpoint = otlpEndpoint,
                 AuditSigner = signer,
                 MeterSecret = meterSecret,
+                StandaloneApprovals = true,
+                AdminSecret = LoadOrCreateAdminToken(state.FullName, console),
                 Tls = tls,
             }, console, cancellationToken).ConfigureAwait(false);
             if (server is null)
@@ -240,6 +242,26 @@ internal static class ServeCommand
 
         tls = new DecisionTlsFiles { CertificatePath = certificate.FullName, KeyPath = key.FullName, ApplyToHttp = http };
         return null;
+    }
+
+    /// <summary>The admin token of the standalone desk: kept in the state folder (mode 0600), made on first start.</summary>
+    private static string LoadOrCreateAdminToken(string stateDir, CliConsole console)
+    {
+        var path = Path.Combine(stateDir, "admin-token");
+        if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 32 } existing)
+        {
+            return existing;
+        }
+
+        var token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(path, token + "\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        console.Out.WriteLine($"generated the admin token of the approvals desk in {path}");
+        return token;
     }
 
     private static LocalEd25519Signer LoadOrCreateKey(string keysDir, CliConsole console)

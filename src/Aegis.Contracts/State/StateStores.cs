@@ -103,4 +103,8 @@ public static class BudgetPeriods
 }
 
 /// <summary>Where the decision server's state lives; in-memory for standalone mode, Redis in clusters.</summary>
-public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds);
+public sealed record DecisionState(IBudgetStore Budgets, IRateLimiter RateLimits, ITokenIdStore TokenIds)
+{
+    /// <summary>Approvals granted and waiting for the call they cover; none when null (approvals then only refuse).</summary>
+    public IApprovalGrants? Grants { get; init; }
+}

@@ -1,17 +1,37 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Aegis.Contracts.State;
+using Aegis.Policy.Resources;
 
 namespace Aegis.Decision.Approvals;
 
 /// <summary>The ApprovalRequest a call was filed under, or why it could not be filed.</summary>
-public sealed record ApprovalFiling(string? Name, string? Error);
+public sealed record ApprovalFiling(string? Name, string? Error)
+{
+    /// <summary>A named reason to refuse the call outright instead of asking for approval (approval_backlog_full).</summary>
+    public string? Refusal { get; init; }
+}
+
+/// <summary>
+/// A call that needs approval, as the decision server knows it: who, which tool with which arguments (and their
+/// digest), the rule that asked, and that rule's approval (approvers, TTL, batch limit) from the verified bundle.
+/// </summary>
+public sealed record ApprovalCall
+{
+    public required ApprovalKey Key { get; init; }
+    public required JsonElement Args { get; init; }
+    public required ApprovalSpec Approval { get; init; }
+
+    /// <summary>The agent's token, when it sent one (the operator's desk authenticates the agent with it).</summary>
+    public string? AgentToken { get; init; }
+}
 
 /// <summary>Files an ApprovalRequest for a call that needs one.</summary>
 public interface IApprovalFiler
 {
     /// <summary>Asks for an ApprovalRequest covering this exact call; never throws for a failed or slow filing.</summary>
-    Task<ApprovalFiling> FileAsync(string agentToken, string tool, JsonElement? args, string? policy, string? rule, CancellationToken cancellationToken);
+    Task<ApprovalFiling> FileAsync(ApprovalCall call, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -22,16 +42,22 @@ public interface IApprovalFiler
 /// </summary>
 public sealed class OperatorApprovals(HttpClient http, Uri operatorUrl, TimeSpan timeout) : IApprovalFiler
 {
-    public async Task<ApprovalFiling> FileAsync(string agentToken, string tool, JsonElement? args, string? policy, string? rule, CancellationToken cancellationToken)
+    public async Task<ApprovalFiling> FileAsync(ApprovalCall call, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(call);
+        if (call.AgentToken is not { } agentToken)
+        {
+            return new ApprovalFiling(null, "filing with the operator needs the agent's token (x-aegis-token)");
+        }
+
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         var body = new JsonObject
         {
-            ["tool"] = tool,
-            ["args"] = args is { } a ? JsonNode.Parse(a.GetRawText()) : new JsonObject(),
-            ["policy"] = policy,
-            ["rule"] = rule,
+            ["tool"] = call.Key.Tool,
+            ["args"] = JsonNode.Parse(call.Args.GetRawText()),
+            ["policy"] = call.Key.Policy,
+            ["rule"] = call.Key.Rule,
         };
         try
         {

@@ -80,6 +80,12 @@ public sealed record DecisionServerOptions
     /// <summary>The secret of a trusted meter that may settle reservations through <c>POST /v1/spend</c>; none when null.</summary>
     public string? MeterSecret { get; init; }
 
+    /// <summary>Run the in-memory approvals desk of standalone mode (<c>/v1/approvals</c> on the HTTP port) instead of the operator's.</summary>
+    public bool StandaloneApprovals { get; init; }
+
+    /// <summary>The admin credential of a standalone server (decides approvals on its desk); none when null.</summary>
+    public string? AdminSecret { get; init; }
+
     /// <summary>Serve gRPC (and optionally the HTTP API) over TLS with this certificate, reread when it rotates; h2c when null.</summary>
     public DecisionTlsFiles? Tls { get; init; }
 }
@@ -195,7 +201,14 @@ public static class DecisionServer
             var keys = sp.GetRequiredService<IJwksSource>();
             return new TokenValidator(() => keys.Current, options.Time);
         });
-        builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
+        var state = options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time));
+        state = state.Grants is null ? state with { Grants = new InMemoryApprovalGrants() } : state;
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(new AdminCredential(options.AdminSecret));
+        if (options.StandaloneApprovals)
+        {
+            builder.Services.AddSingleton(new Approvals.StandaloneApprovalDesk(state.Grants!, options.Time));
+        }
         builder.Services.AddSingleton<DecisionTelemetry>();
         builder.Services.AddSingleton(new MeterCredential(options.MeterSecret));
         if (options.AuditPath is { } auditPath)
@@ -214,7 +227,7 @@ public static class DecisionServer
             sp.GetService<AuditLog>(),
             new DecisionExtensions(options.ApprovalsUrl is { } approvals
                 ? new Approvals.OperatorApprovals(sp.GetRequiredService<IHttpClientFactory>().CreateClient("approvals"), approvals, options.ApprovalsTimeout)
-                : null)));
+                : sp.GetService<Approvals.StandaloneApprovalDesk>())));
         if (options.BundleDirectory is { } directory)
         {
             builder.Services.AddSingleton(sp => new DirectoryBundleSource(directory, sp.GetRequiredService<BundleStore>(), options.BundleRescan, sp.GetRequiredService<ILogger<DirectoryBundleSource>>()));
@@ -231,6 +244,11 @@ public static class DecisionServer
         app.MapGrpcService<ExtAuthzService>();
         app.MapGrpcService<ExtProcService>();
         DecisionApi.Map(app, options.Tenants);
+        if (options.StandaloneApprovals)
+        {
+            Approvals.StandaloneApprovalsApi.Map(app);
+        }
+
         return app;
     }
 

@@ -214,9 +214,13 @@ public static class DecisionEngine
                 }
             }
 
-            if (!matched || rule.Effect > best.Effect)
+            // A granted approval lets this rule's call through: it counts as an allow (budgets still apply).
+            var effect = rule.Effect == Effect.ApprovalNeeded && input.Granted is { } granted && granted.Policy == policyId && granted.Rule == rule.Name
+                ? Effect.Allow
+                : rule.Effect;
+            if (!matched || effect > best.Effect)
             {
-                best = new Outcome(rule.Effect, policyId, rule.Name, null, null, rule.Approval);
+                best = new Outcome(effect, policyId, rule.Name, null, null, rule.Approval);
                 matched = true;
             }
 
@@ -308,6 +312,9 @@ public static class DecisionEngine
             var charge = cost ?? 0m;
             var over = (budget.Daily is { } daily && input.Budget.SpentToday + charge > daily)
                 || (budget.Monthly is { } monthly && input.Budget.SpentThisMonth + charge > monthly);
+
+            // A person approved going past this budget for exactly this call.
+            over &= !(budget.OnExhausted == ExhaustedAction.ApprovalNeeded && input.Granted is { Rule: null } granted && granted.Policy == budget.Id);
             (checks ??= []).Add(new BudgetCheck(budget.Id, budget.Daily, budget.Monthly, input.Budget.SpentToday, input.Budget.SpentThisMonth, over, budget.TimeZone));
             if (over && (exhausted is null || Severity(budget.OnExhausted) > Severity(exhausted.OnExhausted)))
             {

@@ -13,6 +13,9 @@ public sealed record EgressRequest(string Method, string Host, string Path, IRea
 /// <summary>An LLM API request as read off the wire: the model, its input tokens as counted, and the output tokens it may produce.</summary>
 public sealed record LlmRequest(string Model, long InputTokens, long MaxOutputTokens);
 
+/// <summary>The policy (or budget) and rule whose approval was granted.</summary>
+public sealed record GrantedApproval(string Policy, string? Rule);
+
 /// <summary>Live spend of the agent, supplied by the caller (the decision server reads it from the budget store).</summary>
 public sealed record BudgetState(decimal SpentToday, decimal SpentThisMonth);
 
@@ -45,6 +48,12 @@ public sealed record DecisionInput
     /// depends on what the tunnel hides (a condition, methods, paths, a sanitize) cannot allow it.
     /// </summary>
     public bool Tunnel { get; init; }
+
+    /// <summary>
+    /// The approval a person granted for exactly this call (set by the decision server after it found the grant,
+    /// never by the caller): that rule's approval_needed, or that budget's exhaustion, no longer holds the call back.
+    /// </summary>
+    public GrantedApproval? Granted { get; init; }
 
     /// <summary>
     /// The caller's cost estimate for this call, in USD. It may only raise the reservation priced from the

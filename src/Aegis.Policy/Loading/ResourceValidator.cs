@@ -208,6 +208,11 @@ public static partial class ResourceValidator
     private static void ValidateApproval(ApprovalSpec approval, string path, Action<string, string> error)
     {
         ValidateApprovers(approval.Approvers, $"{path}.approvers", error);
+        if (approval.MaxBatch is < 1 or > 1000)
+        {
+            error($"{path}.maxBatch", $"must be 1 to 1000, got {approval.MaxBatch}");
+        }
+
         if (approval.Ttl is not null && !GoDuration.TryParse(approval.Ttl, out _, out var ttlError))
         {
             error($"{path}.ttl", ttlError);

@@ -101,6 +101,9 @@ public sealed class ApprovalSpec
     [Schema(Pattern = ResourcePatterns.Duration, Default = "15m")]
     public string? Ttl { get; set; }
     public string? Channel { get; set; }
+
+    [Schema(Minimum = 1, Description = "The most calls one approval may grant (\"the next N such calls within T\"); 1 when unset.")]
+    public int? MaxBatch { get; set; }
     public EscalationSpec? Escalation { get; set; }
 }
 
