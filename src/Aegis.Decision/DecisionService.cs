@@ -165,13 +165,9 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null);
         }
 
+        // Revocation was checked by the validator against the local list: no Redis round trip per decision.
         try
         {
-            if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
-            {
-                return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent);
-            }
-
             if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
             {
                 return new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent);

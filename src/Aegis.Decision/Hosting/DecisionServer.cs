@@ -76,6 +76,24 @@ public sealed record DecisionServerOptions
 
     /// <summary>How long a decision waits for the operator to file an ApprovalRequest.</summary>
     public TimeSpan ApprovalsTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The one <c>iss</c> agent tokens must carry (the operator's token service by default).</summary>
+    public string TokenIssuer { get; init; } = Aegis.Policy.Identity.AgentTokens.OperatorIssuer;
+
+    /// <summary>The audience agent tokens' <c>aud</c> must name.</summary>
+    public string TokenAudience { get; init; } = Aegis.Policy.Identity.AgentTokens.DefaultAudience;
+
+    /// <summary>How often the revocation list is re-read from the token-id store.</summary>
+    public TimeSpan RevocationRefresh { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the revocation list may go unread (Redis down) before every token is refused.</summary>
+    public TimeSpan RevocationMaxStaleness { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Standalone only: the admin token that authorizes <c>POST /v1/revocations</c> on the JSON API; null leaves the
+    /// endpoint off (in a cluster, revocations go through the operator).
+    /// </summary>
+    public string? AdminToken { get; init; }
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -163,12 +181,25 @@ public static class DecisionServer
             var keys = sp.GetRequiredService<IJwksSource>();
             return new BundleStore(() => keys.Current, options.Time, sp.GetRequiredService<ILogger<BundleStore>>());
         });
+        builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
+        builder.Services.AddSingleton(sp => new RevocationList(sp.GetRequiredService<DecisionState>().TokenIds, options.Time, sp.GetRequiredService<ILogger<RevocationList>>())
+        {
+            RefreshInterval = options.RevocationRefresh,
+
+            // A store in this process cannot fail to be read: standalone in-memory mode never refuses for staleness.
+            MaxStaleness = options.State is null ? Timeout.InfiniteTimeSpan : options.RevocationMaxStaleness,
+        });
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationList>());
         builder.Services.AddSingleton(sp =>
         {
             var keys = sp.GetRequiredService<IJwksSource>();
-            return new TokenValidator(() => keys.Current, options.Time);
+            return new TokenValidator(() => keys.Current, new Aegis.Policy.Identity.TokenExpectations { Issuer = options.TokenIssuer, Audience = options.TokenAudience },
+                sp.GetRequiredService<RevocationList>(), options.Time);
         });
-        builder.Services.AddSingleton(options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time)));
+        if (options.AdminToken is { } adminToken)
+        {
+            builder.Services.AddSingleton(sp => new RevocationApi(sp.GetRequiredService<DecisionState>().TokenIds, sp.GetRequiredService<RevocationList>(), adminToken, options.Time, sp.GetRequiredService<ILogger<RevocationApi>>()));
+        }
         builder.Services.AddSingleton<DecisionTelemetry>();
         if (options.AuditPath is { } auditPath)
         {
@@ -203,6 +234,7 @@ public static class DecisionServer
         app.MapGrpcService<ExtAuthzService>();
         app.MapGrpcService<ExtProcService>();
         DecisionApi.Map(app, options.Tenants);
+        app.Services.GetService<RevocationApi>()?.Map(app);
         return app;
     }
 
@@ -217,6 +249,8 @@ public static class DecisionServer
             await jwks.RefreshAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Tokens are refused until the revocation list has been read once (it may hold any of them).
+        await app.Services.GetRequiredService<RevocationList>().RefreshAsync(cancellationToken).ConfigureAwait(false);
         app.Services.GetService<DirectoryBundleSource>()?.ScanOnce();
         if (app.Services.GetService<HttpBundleSource>() is { } poller)
         {
