@@ -20,7 +20,7 @@ public static class DecisionEngine
             return context.Deny(DecisionReasons.TenantMismatch, $"input tenant \"{input.Tenant}\" is not the bundle's tenant \"{set.Tenant}\"");
         }
 
-        if (CheckRegion(set, input) is { } regionDenial)
+        if (CheckRegion(set, context) is { } regionDenial)
         {
             return context.Deny(regionDenial.Reason, regionDenial.Message);
         }
@@ -49,8 +49,18 @@ public static class DecisionEngine
         return context.Result(enforced.Effect, reason, enforced.Policy, enforced.Rule, null, shadow, enforced.Sanitizers, approval: enforced.Approval);
     }
 
-    private static (string Reason, string Message)? CheckRegion(PolicySet set, DecisionInput input)
+    /// <summary>
+    /// The destination checks that come before any rule: an egress target that cannot be normalised is denied (it
+    /// would otherwise be matched as sent), then the tenant's regions.
+    /// </summary>
+    private static (string Reason, string Message)? CheckRegion(PolicySet set, EvaluationContext context)
     {
+        var input = context.Input;
+        if (context.Egress is { Invalid: { } invalid } target)
+        {
+            return (invalid, target.Message!);
+        }
+
         if (set.InvalidRegions.Length > 0)
         {
             return (DecisionReasons.RegionConfigInvalid, $"TenantRegion {string.Join(", ", set.InvalidRegions)} could not be loaded; the tenant is denied until it is fixed");
@@ -71,12 +81,11 @@ public static class DecisionEngine
             return (DecisionReasons.RegionNotAllowed, $"region \"{input.Region}\" is not in the tenant's allowedRegions");
         }
 
-        if (input.Request is { } request && region.Hosts.Length > 0)
+        if (input.Request is { } request && context.Egress is { } egress && region.Hosts.Length > 0)
         {
-            var (host, port) = HostPattern.SplitAuthority(request.Host);
             foreach (var (pattern, hostRegion) in region.Hosts)
             {
-                if (!region.Allowed.Contains(hostRegion) && pattern.IsMatch(host, port))
+                if (!region.Allowed.Contains(hostRegion) && pattern.IsMatch(egress.Host, egress.Port))
                 {
                     return (DecisionReasons.EgressRegionNotAllowed, $"host \"{request.Host}\" is in region \"{hostRegion}\", which the tenant does not allow");
                 }
@@ -126,7 +135,7 @@ public static class DecisionEngine
                 continue;
             }
 
-            if (!toolMatched && !EgressMatches(rule, input.Request!))
+            if (!toolMatched && !EgressMatches(rule, input.Request!, context.Egress!))
             {
                 continue;
             }
@@ -189,26 +198,22 @@ public static class DecisionEngine
         return results;
     }
 
-    private static bool EgressMatches(CompiledRule rule, EgressRequest request)
+    /// <summary>Matches the decision's one normalised <paramref name="target"/>, never the request as sent.</summary>
+    private static bool EgressMatches(CompiledRule rule, EgressRequest request, EgressTarget target)
     {
         if (rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
         {
             return false;
         }
 
-        if (rule.Paths is not null)
+        if (rule.Paths is not null && !rule.Paths.IsMatch(target.Path))
         {
-            var query = request.Path.IndexOf('?', StringComparison.Ordinal);
-            if (!rule.Paths.IsMatch(query < 0 ? request.Path : request.Path[..query]))
-            {
-                return false;
-            }
+            return false;
         }
 
-        var (host, port) = HostPattern.SplitAuthority(request.Host);
         foreach (var pattern in rule.Hosts!)
         {
-            if (pattern.IsMatch(host, port))
+            if (pattern.IsMatch(target.Host, target.Port))
             {
                 return true;
             }
@@ -295,9 +300,13 @@ public static class DecisionEngine
     private sealed class EvaluationContext(PolicySet set, DecisionInput input)
     {
         private DecisionScope? _scope;
+        private EgressTarget? _egress;
 
         public PolicySet Set { get; } = set;
         public DecisionInput Input { get; } = input;
+
+        /// <summary>The request's destination, normalised once per decision (null for a call without a request).</summary>
+        public EgressTarget? Egress => Input.Request is { } r ? _egress ??= EgressTarget.Parse(r.Host, r.Path) : null;
 
         public DecisionScope Scope => _scope ??= new DecisionScope(Input, Set);
 
