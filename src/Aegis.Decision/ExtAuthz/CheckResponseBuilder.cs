@@ -49,9 +49,29 @@ public static class CheckResponseBuilder
 
             if (outcome.Effect == Effect.Sanitize && outcome.Decision is { Redactors.Count: > 0 } decision && request?.Request?.Headers is { } all)
             {
+                // Headers a rule names are removed (or replaced); detectors run over the value of every other one.
                 foreach (var (name, value) in all)
                 {
-                    if (name.StartsWith("x-aegis-", StringComparison.Ordinal) || name is "authorization" or ":path" or ":authority" or ":method")
+                    if (name.StartsWith("x-aegis-", StringComparison.Ordinal) || name.StartsWith(':') || name == "host")
+                    {
+                        continue;
+                    }
+
+                    if (decision.Redactors.SelectMany(r => r.Headers).FirstOrDefault(h => h.Name == name) is { } listed)
+                    {
+                        if (listed.Replacement is null)
+                        {
+                            ok.HeadersToRemove.Add(name);
+                        }
+                        else
+                        {
+                            ok.Headers.Add(Header(name, listed.Replacement));
+                        }
+
+                        continue;
+                    }
+
+                    if (name == "authorization")
                     {
                         continue;
                     }
@@ -60,7 +80,7 @@ public static class CheckResponseBuilder
                     var records = new List<RedactionRecord>();
                     foreach (var redactor in decision.Redactors)
                     {
-                        redacted = redactor.RedactString(redacted, $"headers.{name}", records);
+                        redacted = redactor.RedactString(redacted, $"headers.{name}", records, name);
                     }
 
                     if (redacted != value)
