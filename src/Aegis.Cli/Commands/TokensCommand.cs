@@ -23,10 +23,10 @@ internal static class TokensCommand
         var agent = new Option<string?>("--agent") { Description = "Revoke every token of this agent issued until now (with --tenant)" };
         var tenant = new Option<string?>("--tenant") { Description = "The agent's tenant (required with --agent; with --jti, limits the revocation to that tenant)" };
         var reason = new Option<string?>("--reason") { Description = "Why (logged with the revocation)" };
-        var operatorUrl = new Option<Uri?>("--operator") { Description = "The operator's HTTP address, e.g. http://aegis-operator.aegis-system.svc:8080 (a cluster)" };
+        var operatorUrl = new Option<string?>("--operator") { Description = "The operator's HTTP address, e.g. http://aegis-operator.aegis-system.svc:8080 (a cluster)" };
         var kubeconfig = new Option<FileInfo?>("--kubeconfig") { Description = "With --operator: whose credentials to present (default: in-cluster config, else ~/.kube/config)" };
         var k8sTokenFile = new Option<FileInfo?>("--k8s-token-file") { Description = "With --operator: a file holding a Kubernetes bearer token, for kubeconfigs that authenticate with client certificates" };
-        var server = new Option<Uri?>("--server") { Description = "A standalone 'aegis serve' JSON API, e.g. http://127.0.0.1:8181" };
+        var server = new Option<string?>("--server") { Description = "A standalone 'aegis serve' JSON API, e.g. http://127.0.0.1:8181" };
         var adminFile = new Option<FileInfo>("--admin-token-file") { Description = "With --server: the admin token", DefaultValueFactory = _ => new FileInfo(Path.Combine(ServeCommand.DefaultStateDir, AdminTokenFile)) };
         var revoke = new Command("revoke", "Revoke a token by jti, or every token of an agent issued until now, on every decision server")
         {
@@ -48,6 +48,12 @@ internal static class TokensCommand
                 return AegisCommand.BadInput;
             }
 
+            if (!Uri.TryCreate(op ?? standalone, UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
+            {
+                console.Error.WriteLine($"{(op is null ? "--server" : "--operator")}: \"{op ?? standalone}\" is not an http(s) URL");
+                return AegisCommand.BadInput;
+            }
+
             var credential = op is not null
                 ? await KubernetesCredentialAsync(parse.GetValue(kubeconfig), parse.GetValue(k8sTokenFile), console, cancellationToken).ConfigureAwait(false)
                 : ReadSecret(parse.GetValue(adminFile)!, console);
@@ -56,7 +62,7 @@ internal static class TokensCommand
                 return AegisCommand.BadInput;
             }
 
-            var target = new Uri(op ?? standalone!, TokenRevocationRequest.Path);
+            var target = new Uri(baseUrl, TokenRevocationRequest.Path);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
             using var request = new HttpRequestMessage(HttpMethod.Post, target)
             {
