@@ -9,6 +9,8 @@ using Aegis.Policy.Signing;
 using Aegis.TestSupport;
 using Grpc.Net.Client;
 using k8s;
+using Aegis.Decision.Tests;
+using static Aegis.Attacks.Attack;
 
 namespace Aegis.Attacks;
 
@@ -30,14 +32,14 @@ public class KeyPurposeAttacks
     [Fact]
     public async Task Token_SignedWithTheBundleKey_Refused()
     {
-        await using var h = await AttackHarness.StartAsync(TokenAttacks.Policy);
+        await using var h = await Start(TokenAttacks.Policy);
 
         // Our minter refuses to, so sign the token input directly, as an attacker with the key would.
         var now = DateTimeOffset.UtcNow;
-        var claims = $$"""{"iss":"{{AttackHarness.Issuer}}","aud":"aegis-decision","sub":"payments-bot","agent_id":"payments-bot","tenant":"acme","iat":{{now.ToUnixTimeSeconds()}},"exp":{{now.AddMinutes(5).ToUnixTimeSeconds()}},"jti":"forged"}""";
-        var forged = await CompactJws.SignAsync(Encoding.UTF8.GetBytes(claims), h.BundleKey);
+        var claims = $$"""{"iss":"{{ServerFixture.Issuer}}","aud":"aegis-decision","sub":"payments-bot","agent_id":"payments-bot","tenant":"acme","iat":{{now.ToUnixTimeSeconds()}},"exp":{{now.AddMinutes(5).ToUnixTimeSeconds()}},"jti":"forged"}""";
+        var forged = await CompactJws.SignAsync(Encoding.UTF8.GetBytes(claims), h.Signer);
 
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(forged, "tools.internal", "/call", "POST", "stripe.transfer", "{}"));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(forged, tool: "stripe.transfer", body: "{}", host: "tools.internal", path: "/call", method: "POST"));
 
         Assert.Equal((16, TokenRejection.KeyPurposeMismatch), (response.Status.Code, response.Status.Message));
     }
@@ -45,15 +47,15 @@ public class KeyPurposeAttacks
     [Fact]
     public async Task Bundle_SignedWithATokenKey_RefusedAndTheLastGoodBundleKept()
     {
-        await using var h = await AttackHarness.StartAsync(TokenAttacks.Policy);
+        await using var h = await Start(TokenAttacks.Policy);
         var token = await h.TokenAsync();
         var before = h.Server.Bundles.Get("acme")!.Revision;
 
-        await h.PublishAsync(Lax, h.TokenKey);
+        await h.PublishAsync(Lax, h.TokenSigner);
 
         await Eventually.TrueAsync(() => h.Server.Bundles.Refusals.GetValueOrDefault(BundleRejection.KeyPurposeMismatch) > 0, "the bundle refused by purpose");
         Assert.Equal(before, h.Server.Bundles.Get("acme")!.Revision);
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(token, "tools.internal", "/call", "POST", "github.delete_repo", "{}"));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(token, tool: "github.delete_repo", body: "{}", host: "tools.internal", path: "/call", method: "POST"));
         Assert.Equal(7, response.Status.Code);
     }
 
@@ -61,9 +63,9 @@ public class KeyPurposeAttacks
     public async Task AuditCheckpoint_SignedWithATokenKey_FailsVerification()
     {
         using var dir = new TempDirectory();
-        await using var h = await AttackHarness.StartAsync(TokenAttacks.Policy);
+        await using var h = await Start(TokenAttacks.Policy);
         var line = AuditChain.Line(1, AuditChain.Genesis, new JsonObject { ["decisionId"] = "d1", ["effect"] = "deny" });
-        var forged = await AuditChain.CheckpointAsync(2, AuditChain.Hash(line), DateTimeOffset.UtcNow, h.TokenKey);
+        var forged = await AuditChain.CheckpointAsync(2, AuditChain.Hash(line), DateTimeOffset.UtcNow, h.TokenSigner);
         var log = dir.Write("audit.log", Encoding.UTF8.GetString(line) + "\n" + Encoding.UTF8.GetString(forged) + "\n");
 
         using var stdout = new StringWriter();
@@ -77,14 +79,14 @@ public class KeyPurposeAttacks
     [Fact]
     public async Task Keys_PublishedWithoutAPurpose_RefusedForEverything()
     {
-        await using var h = await AttackHarness.StartAsync(TokenAttacks.Policy);
+        await using var h = await Start(TokenAttacks.Policy);
         var token = await h.TokenAsync();
 
         // An old-style JWKS: the same keys, no aegis_purpose.
-        File.WriteAllText(h.JwksPath, new JsonWebKeySet([h.BundleKey.PublicJwk with { Purpose = null }, h.TokenKey.PublicJwk with { Purpose = null }]).ToJson());
-        await Eventually.TrueAsync(async () => (await h.ExtAuthz.CheckAsync(AttackHarness.Check(token, "tools.internal", "/call", "POST", "stripe.transfer", "{}"))).Status.Message == TokenRejection.KeyPurposeMismatch,
+        File.WriteAllText(h.JwksPath, new JsonWebKeySet([h.Signer.PublicJwk with { Purpose = null }, h.TokenSigner.PublicJwk with { Purpose = null }]).ToJson());
+        await Eventually.TrueAsync(async () => (await h.Client.CheckAsync(ServerFixture.Check(token, tool: "stripe.transfer", body: "{}", host: "tools.internal", path: "/call", method: "POST"))).Status.Message == TokenRejection.KeyPurposeMismatch,
             "the token refused once its key has no purpose");
-        await h.PublishAsync(Lax, h.BundleKey);
+        await h.PublishAsync(Lax, h.Signer);
         await Eventually.TrueAsync(() => h.Server.Bundles.Refusals.GetValueOrDefault(BundleRejection.KeyPurposeMismatch) > 0, "the bundle refused");
     }
 
@@ -111,7 +113,7 @@ public class KeyPurposeAttacks
         var withBundleKey = await CompactJws.SignAsync(Encoding.UTF8.GetBytes(claims), op.Keys.Bundles);
         var withTokenKey = await CompactJws.SignAsync(Encoding.UTF8.GetBytes(claims), op.Keys.Tokens);
 
-        Assert.Equal(TokenRejection.KeyPurposeMismatch, (await client.CheckAsync(AttackHarness.Check(withBundleKey, "tools.internal", "/call", "POST", "stripe.transfer", "{}"))).Status.Message);
-        Assert.Equal(0, (await client.CheckAsync(AttackHarness.Check(withTokenKey, "tools.internal", "/call", "POST", "stripe.transfer", "{}"))).Status.Code);
+        Assert.Equal(TokenRejection.KeyPurposeMismatch, (await client.CheckAsync(ServerFixture.Check(withBundleKey, tool: "stripe.transfer", body: "{}", host: "tools.internal", path: "/call", method: "POST"))).Status.Message);
+        Assert.Equal(0, (await client.CheckAsync(ServerFixture.Check(withTokenKey, tool: "stripe.transfer", body: "{}", host: "tools.internal", path: "/call", method: "POST"))).Status.Code);
     }
 }

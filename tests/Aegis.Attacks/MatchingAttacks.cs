@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using Aegis.Decision.Api;
 using Aegis.Policy.Matching;
+using Aegis.Decision.Tests;
+using static Aegis.Attacks.Attack;
 
 namespace Aegis.Attacks;
 
@@ -53,9 +55,9 @@ public class MatchingAttacks
     [MemberData(nameof(Tricks))]
     public async Task Egress_PathAndHostTricks_DeniedOverExtAuthz(string attack, string agent, string host, string path, string reason)
     {
-        await using var h = await AttackHarness.StartAsync(Policies);
+        await using var h = await Start(Policies);
 
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(await h.TokenAsync(agent), host, path));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(await h.TokenAsync(agent), host: host, path: path));
 
         Assert.True((7, reason) == (response.Status.Code, response.Status.Message), $"{attack}: {response.Status.Code} {response.Status.Message}");
     }
@@ -63,9 +65,9 @@ public class MatchingAttacks
     [Fact]
     public async Task Egress_TheSameDestinationWrittenNormally_StillAllowed()
     {
-        await using var h = await AttackHarness.StartAsync(Policies);
+        await using var h = await Start(Policies);
 
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(await h.TokenAsync("strict-bot"), "API.Stripe.COM.:443", "/v1//transfers?x=/admin"));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(await h.TokenAsync("strict-bot"), host: "API.Stripe.COM.:443", path: "/v1//transfers?x=/admin"));
 
         Assert.Equal(0, response.Status.Code);
     }
@@ -75,7 +77,7 @@ public class MatchingAttacks
     [InlineData("/v1/spend")]
     public async Task Body_ChunkedOverTheCap_Refused413(string endpoint)
     {
-        await using var h = await AttackHarness.StartAsync(Policies);
+        await using var h = await Start(Policies);
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ChunkedJson(DecisionApi.MaxBodyBytes + 1024) };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await h.TokenAsync("lax-bot"));
 

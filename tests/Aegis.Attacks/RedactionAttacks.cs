@@ -1,3 +1,6 @@
+using Aegis.Decision.Tests;
+using static Aegis.Attacks.Attack;
+
 namespace Aegis.Attacks;
 
 /// <summary>
@@ -43,9 +46,9 @@ public class RedactionAttacks
     [MemberData(nameof(Disguises))]
     public async Task ToolArguments_Disguised_RedactedInTheDecision(string attack, string args, string expected)
     {
-        await using var h = await AttackHarness.StartAsync(Policy);
+        await using var h = await Start(Policy);
 
-        var (status, body) = await h.DecideAsync(await h.TokenAsync(), $$"""{"tool": "crm.update", "args": {{args}}}""");
+        var (status, body) = await Attack.DecideAsync(h, await h.TokenAsync(), $$"""{"tool": "crm.update", "args": {{args}}}""");
 
         Assert.Equal(200, status);
         Assert.Equal("sanitize", body["effect"]!.ToString());
@@ -55,7 +58,7 @@ public class RedactionAttacks
     [Fact]
     public async Task Headers_NamedByTheRuleOrCarryingData_RemovedOrRedactedOverExtAuthz()
     {
-        await using var h = await AttackHarness.StartAsync(Policy);
+        await using var h = await Start(Policy);
         var headers = new Dictionary<string, string>
         {
             ["cookie"] = "session=abc",
@@ -65,7 +68,7 @@ public class RedactionAttacks
             ["x-request-id"] = "req-1733270400000",
         };
 
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(await h.TokenAsync(), "crm.internal", "/update", "POST", "crm.update", "{}", headers));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(await h.TokenAsync(), tool: "crm.update", body: "{}", host: "crm.internal", path: "/update", method: "POST", headers: headers));
 
         Assert.Equal(0, response.Status.Code);
         var ok = response.OkResponse;

@@ -10,6 +10,8 @@ using Aegis.State;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;
 using k8s;
+using Aegis.Decision.Tests;
+using static Aegis.Attacks.Attack;
 
 namespace Aegis.Attacks;
 
@@ -28,9 +30,9 @@ public class TokenAttacks
           rules: [ { name: tools, match: { tools: ["stripe.*"] }, effect: allow } ]
         """;
 
-    private static async Task<(int Code, string Reason)> CallAsync(AttackHarness h, string token)
+    private static async Task<(int Code, string Reason)> CallAsync(ServerFixture h, string token)
     {
-        var response = await h.ExtAuthz.CheckAsync(AttackHarness.Check(token, "tools.internal", "/call", "POST", "stripe.transfer", """{"amount": 1}"""));
+        var response = await h.Client.CheckAsync(ServerFixture.Check(token, tool: "stripe.transfer", body: """{"amount": 1}""", host: "tools.internal", path: "/call", method: "POST"));
         return (response.Status.Code, response.Status.Message);
     }
 
@@ -51,7 +53,7 @@ public class TokenAttacks
     [MemberData(nameof(ForgedClaims))]
     public async Task Token_IssuerOrAudienceNotOurs_RefusedOverExtAuthz(string attack, string claim, string reason)
     {
-        await using var h = await AttackHarness.StartAsync(Policy);
+        await using var h = await Start(Policy);
         var token = claim == "iss" ? await h.TokenAsync(issuer: "someone-else") : await h.TokenAsync(audience: "billing-api");
 
         var (code, actual) = await CallAsync(h, token);
@@ -63,7 +65,7 @@ public class TokenAttacks
     [Fact]
     public async Task StolenToken_RevokedByJtiStandalone_RefusedOnTheNextCall()
     {
-        await using var h = await AttackHarness.StartAsync(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
+        await using var h = await Start(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
         using var dir = new TempDirectory();
         var adminFile = dir.Write("admin-token", "admin-secret-0123456789abcdef0123456789\n");
         var stolen = await h.TokenAsync();
@@ -80,7 +82,7 @@ public class TokenAttacks
     [Fact]
     public async Task AgentCompromised_RevokedByAgent_EveryEarlierTokenRefusedButANewOneWorks()
     {
-        await using var h = await AttackHarness.StartAsync(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
+        await using var h = await Start(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
         var earlier = await h.TokenAsync("payments-bot");
         using var request = new HttpRequestMessage(HttpMethod.Post, TokenRevocationRequest.Path) { Content = new StringContent(TokenRevocationRequest.Write(null, "acme", "payments-bot", "prompt-injected")) };
         request.Headers.Authorization = new("Bearer", "admin-secret-0123456789abcdef0123456789");
@@ -98,7 +100,7 @@ public class TokenAttacks
     [Fact]
     public async Task Revocation_WithoutTheStandaloneAdminToken_Refused()
     {
-        await using var h = await AttackHarness.StartAsync(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
+        await using var h = await Start(Policy, adminToken: "admin-secret-0123456789abcdef0123456789");
         using var dir = new TempDirectory();
         var token = await h.TokenAsync();
 
@@ -115,7 +117,7 @@ public class TokenAttacks
         await using var redis = await RedisServer.StartAsync();
         await redis.StopAsync();
         await using var state = await RedisState.ConnectAsync(redis.Configuration);
-        await using var h = await AttackHarness.StartAsync(Policy, state.AsDecisionState());
+        await using var h = await Start(Policy, state.AsDecisionState());
         var token = await h.TokenAsync();
 
         Assert.Equal((16, TokenRejection.RevocationUnknown), await CallAsync(h, token));
@@ -130,8 +132,8 @@ public class TokenAttacks
         await using var redis = await RedisServer.StartAsync();
         await using var stateA = await RedisState.ConnectAsync(redis.Configuration);
         await using var stateB = await RedisState.ConnectAsync(redis.Configuration);
-        await using var a = await AttackHarness.StartAsync(Policy, stateA.AsDecisionState());
-        await using var b = await AttackHarness.StartAsync(Policy, stateB.AsDecisionState(), shareKeysWith: a);
+        await using var a = await Start(Policy, stateA.AsDecisionState());
+        await using var b = await Start(Policy, stateB.AsDecisionState(), shareKeysWith: a);
         await using var op = await OperatorWithRevokersAsync(redis.Configuration);
         using var dir = new TempDirectory();
         var stolen = await a.TokenAsync("payments-bot");
