@@ -204,6 +204,12 @@ public static class DecisionServer
         if (options.AuditPath is { } auditPath)
         {
             var signer = options.AuditSigner ?? throw new ArgumentException("AuditSigner is required when AuditPath is set", nameof(options));
+            if (signer.Purpose != Aegis.Policy.Signing.KeyPurpose.Audit)
+            {
+                // Checkpoints signed with another purpose's key would never verify (and would lend that key a second job).
+                throw new ArgumentException($"AuditSigner must be an audit key; key {signer.KeyId} is a {Aegis.Policy.Signing.KeyPurposes.Name(signer.Purpose)} key", nameof(options));
+            }
+
             builder.Services.AddSingleton(sp => AuditLog.Open(auditPath, signer, options.Time, sp.GetRequiredService<ILogger<AuditLog>>(), checkpointEvery: options.AuditCheckpointEvery));
         }
 
