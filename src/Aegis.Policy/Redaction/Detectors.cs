@@ -176,7 +176,7 @@ public static class Detectors
     /// </summary>
     public static bool InSsnContext(string? key, string text, int index)
     {
-        if (key is not null && SsnWords(Words(key)))
+        if (key is not null && SsnWords(Words(TextFold.Fold(key).Text)))
         {
             return true;
         }

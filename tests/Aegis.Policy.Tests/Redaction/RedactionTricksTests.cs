@@ -38,6 +38,8 @@ public class RedactionTricksTests
         { "us_ssn", "123456789", "ssn", "[REDACTED:us_ssn]" },
         { "us_ssn", "123456789", "customerSsn", "[REDACTED:us_ssn]" },
         { "us_ssn", "123456789", "social_security_number", "[REDACTED:us_ssn]" },
+        { "us_ssn", "123456789", "ｓｓｎ", "[REDACTED:us_ssn]" },
+        { "us_ssn", "１２３４５６７８９", "x-customer-ssn", "[REDACTED:us_ssn]" },
         { "us_ssn", "SSN: 123456789", null, "SSN: [REDACTED:us_ssn]" },
         { "us_ssn", "social security number 123456789", null, "social security number [REDACTED:us_ssn]" },
         { "us_ssn", "123456789", null, "123456789" },
