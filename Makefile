@@ -62,10 +62,10 @@ run: build ## Serve the samples: the decision server (gRPC :9191, HTTP :8181) wi
 
 demo: build ## Validate, test, compile, sign, verify and evaluate the samples once, without serving
 	@mkdir -p $(STATE_DIR)
-	@test -f $(STATE_DIR)/keys/signing-key.pem || $(AEGIS) keys generate --out $(STATE_DIR)/keys
+	@test -f $(STATE_DIR)/keys/bundle-key.pem || $(AEGIS) keys generate --out $(STATE_DIR)/keys
 	$(AEGIS) validate samples/
 	$(AEGIS) test samples/
-	$(AEGIS) compile samples/ --key $(STATE_DIR)/keys/signing-key.pem --out $(STATE_DIR)/bundles
+	$(AEGIS) compile samples/ --key $(STATE_DIR)/keys/bundle-key.pem --out $(STATE_DIR)/bundles
 	$(AEGIS) verify $(STATE_DIR)/bundles/acme.tar.gz --jwks $(STATE_DIR)/keys/jwks.json --tenant acme
 	$(AEGIS) eval --policies samples/ --input samples/fintech/inputs/large-transfer.json
 

@@ -23,6 +23,7 @@ public static class AegisCommand
             TestCommand.Create(console),
             ServeCommand.Create(console),
             TokenCommand.Create(console),
+            TokensCommand.Create(console),
             AuditCommand.Create(console),
             CrdsCommand.Create(console),
             OperatorCommand.Create(console),

@@ -506,7 +506,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         var sidecar = request.Observed is not null && request.ExpectedTenant is { Length: > 0 } && request.ExpectedAgent is { Length: > 0 };
         if (request.Token is null && sidecar)
         {
-            return (SidecarAgent(request), null);
+            return SidecarIdentity(request);
         }
 
         var check = tokens.Validate(request.Token);
@@ -519,16 +519,29 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         // still knows who is calling. A token of a key Aegis knows that fails (expired, forged, revoked) is refused.
         if (sidecar && check.Reason == TokenRejection.UnknownKid && request.Observed!.Header(CheckRequestMapper.TokenHeader) is null)
         {
-            return (SidecarAgent(request), null);
+            return SidecarIdentity(request);
         }
 
         return (null, new DecisionOutcome("", OutcomeKind.Unauthenticated, Effect.Deny, check.Reason!, null, null, check.Message, null, null, null));
     }
 
-    private AgentToken SidecarAgent(DecisionRequest request)
+    private (AgentToken? Agent, DecisionOutcome? Refusal) SidecarIdentity(DecisionRequest request)
     {
         var now = time.GetUtcNow();
-        return new AgentToken(ServerReasons.SidecarIssuer, request.ExpectedAgent!, request.ExpectedTenant!, null, [], "", now, now, "");
+        var agent = new AgentToken
+        {
+            Issuer = ServerReasons.SidecarIssuer,
+            Audience = "",
+            AgentId = request.ExpectedAgent!,
+            Tenant = request.ExpectedTenant!,
+            Jti = "",
+            IssuedAt = now,
+            ExpiresAt = now,
+            KeyId = "",
+        };
+        return tokens.CheckSidecarAgent(agent) is { } reason
+            ? (null, new DecisionOutcome("", OutcomeKind.Unauthenticated, Effect.Deny, reason, null, null, $"agent \"{agent.AgentId}\" of tenant \"{agent.Tenant}\" may not call now: {reason}", null, null, agent))
+            : (agent, null);
     }
 
     /// <summary>Identifies the agent and checks its token against the shared store (revoked, single-use consumed).</summary>
@@ -545,13 +558,9 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             return (agent, null);
         }
 
+        // Revocation was checked by the validator against the local list: no Redis round trip per decision.
         try
         {
-            if (await state.TokenIds.IsRevokedAsync(agent.Jti, cancellationToken).ConfigureAwait(false))
-            {
-                return (agent, new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, TokenRejection.Revoked, null, null, "the token was revoked", null, null, agent));
-            }
-
             if (agent.SingleUse && !await state.TokenIds.TryConsumeAsync(agent.Jti, agent.ExpiresAt, cancellationToken).ConfigureAwait(false))
             {
                 return (agent, new DecisionOutcome(decisionId, OutcomeKind.Unauthenticated, Effect.Deny, ServerReasons.TokenReplayed, null, null, "this single-use token was already used", null, null, agent));

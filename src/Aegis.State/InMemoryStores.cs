@@ -138,12 +138,14 @@ public sealed class InMemoryRateLimiter : IRateLimiter
     }
 }
 
-/// <summary>Consumed and revoked token ids in process memory, forgotten after the token would have expired.</summary>
+/// <summary>Consumed token ids and the revocation list in process memory, forgotten after the tokens would have expired.</summary>
 public sealed class InMemoryTokenIdStore : ITokenIdStore
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _consumed = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _revoked = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
     private readonly TimeProvider _time;
+    private List<TokenRevocation> _revocations = [];
+    private long _version;
 
     public InMemoryTokenIdStore(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
 
@@ -153,14 +155,26 @@ public sealed class InMemoryTokenIdStore : ITokenIdStore
         return ValueTask.FromResult(_consumed.TryAdd(jti, expiresAt));
     }
 
-    public ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult(_revoked.ContainsKey(jti));
-
-    public ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    public ValueTask RevokeAsync(TokenRevocation revocation, CancellationToken cancellationToken = default)
     {
-        Sweep(_revoked);
-        _revoked[jti] = expiresAt;
+        ArgumentNullException.ThrowIfNull(revocation);
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            // Copy on write: a snapshot handed out earlier never changes under its reader.
+            _revocations = [.. _revocations.Where(r => r.ForgetAt > now), revocation];
+            _version++;
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<RevocationSnapshot?> ListRevocationsAsync(long sinceVersion, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(sinceVersion == _version ? null : new RevocationSnapshot(_version, [.. _revocations.Where(r => r.ForgetAt > now)]));
+        }
     }
 
     private void Sweep(ConcurrentDictionary<string, DateTimeOffset> ids)

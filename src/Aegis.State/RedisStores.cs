@@ -280,20 +280,21 @@ public sealed class RedisRateLimiter(ConnectionMultiplexer connection, string pr
 }
 
 /// <summary>
-/// Single-use token ids (SET NX with the token's expiry) and the revocation list. Revocations are read from a
-/// local copy refreshed every few seconds, so an outage of Redis does not stop every call, and a revocation
-/// reaches every replica within the refresh interval.
+/// Single-use token ids (SET NX with the token's expiry) and the revocation list: a sorted set of revocations (JSON,
+/// scored by when they may be forgotten) beside a version counter that every write increments in the same
+/// transaction, so replicas poll one GET per interval and read the set only when it changed.
 /// </summary>
 public sealed class RedisTokenIdStore(ConnectionMultiplexer connection, string prefix) : ITokenIdStore
 {
-    private readonly Lock _lock = new();
-    private HashSet<string> _revoked = new(StringComparer.Ordinal);
-    private long _refreshedAt = -1;
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
 
-    /// <summary>How stale the local copy of the revocation list may be.</summary>
-    public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromSeconds(2);
+    private RedisKey RevocationsKey => $"{prefix}revocations";
 
-    private RedisKey RevokedKey => $"{prefix}revoked";
+    private RedisKey VersionKey => $"{prefix}revocations:version";
 
     public async ValueTask<bool> TryConsumeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
     {
@@ -301,45 +302,48 @@ public sealed class RedisTokenIdStore(ConnectionMultiplexer connection, string p
         return await RedisState.GuardAsync(() => connection.GetDatabase().StringSetAsync($"{prefix}jti:{jti}", "1", ttl > TimeSpan.Zero ? ttl : TimeSpan.FromMinutes(1), When.NotExists)).ConfigureAwait(false);
     }
 
-    public async ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default)
+    public async ValueTask RevokeAsync(TokenRevocation revocation, CancellationToken cancellationToken = default)
     {
-        var now = Environment.TickCount64;
-        var last = Volatile.Read(ref _refreshedAt);
-        if (last < 0 || now - last > RefreshInterval.TotalMilliseconds)
-        {
-            try
-            {
-                var members = await RedisState.GuardAsync(() => connection.GetDatabase().SortedSetRangeByScoreAsync(RevokedKey, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ConfigureAwait(false);
-                var fresh = new HashSet<string>(members.Select(m => m.ToString()), StringComparer.Ordinal);
-                lock (_lock)
-                {
-                    _revoked = fresh;
-                }
-            }
-            catch (StateStoreUnavailableException)
-            {
-                // Keep the last copy: a revoked token stays revoked, and traffic goes on while Redis is away.
-            }
+        ArgumentNullException.ThrowIfNull(revocation);
+        var member = System.Text.Json.JsonSerializer.Serialize(revocation, Json);
+        var transaction = connection.GetDatabase().CreateTransaction();
+        _ = transaction.SortedSetAddAsync(RevocationsKey, member, revocation.ForgetAt.ToUnixTimeMilliseconds());
 
-            Volatile.Write(ref _refreshedAt, now);
-        }
-
-        lock (_lock)
+        // Entries past their time can never match a valid token again; trim them on the way.
+        _ = transaction.SortedSetRemoveRangeByScoreAsync(RevocationsKey, double.NegativeInfinity, revocation.RevokedAt.ToUnixTimeMilliseconds() - 1, Exclude.None);
+        _ = transaction.StringIncrementAsync(VersionKey);
+        if (!await RedisState.GuardAsync(() => transaction.ExecuteAsync()).ConfigureAwait(false))
         {
-            return _revoked.Contains(jti);
+            throw new StateStoreUnavailableException("Redis did not commit the revocation");
         }
     }
 
-    public async ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default)
+    public async ValueTask<RevocationSnapshot?> ListRevocationsAsync(long sinceVersion, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var db = connection.GetDatabase();
-        await RedisState.GuardAsync(() => db.SortedSetAddAsync(RevokedKey, jti, expiresAt.ToUnixTimeMilliseconds())).ConfigureAwait(false);
-
-        // Expired entries can never match a valid token again; trim them on the way.
-        await RedisState.GuardAsync(() => db.SortedSetRemoveRangeByScoreAsync(RevokedKey, double.NegativeInfinity, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds())).ConfigureAwait(false);
-        lock (_lock)
+        var version = await RedisState.GuardAsync(() => db.StringGetAsync(VersionKey)).ConfigureAwait(false);
+        var current = version.IsNull ? 0 : (long)version;
+        if (current == sinceVersion)
         {
-            _revoked.Add(jti);
+            return null;
         }
+
+        var members = await RedisState.GuardAsync(() => db.SortedSetRangeByScoreAsync(RevocationsKey, now.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start)).ConfigureAwait(false);
+        var revocations = new List<TokenRevocation>(members.Length);
+        foreach (var member in members)
+        {
+            try
+            {
+                revocations.Add(System.Text.Json.JsonSerializer.Deserialize<TokenRevocation>(member.ToString(), Json)
+                    ?? throw new System.Text.Json.JsonException("null"));
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                // An entry that cannot be read may be a revocation: the list is unknown, not shorter.
+                throw new StateStoreUnavailableException($"revocation list entry {prefix}revocations is not a revocation: {e.Message}", e);
+            }
+        }
+
+        return new RevocationSnapshot(current, revocations);
     }
 }

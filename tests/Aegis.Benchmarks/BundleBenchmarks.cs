@@ -28,7 +28,7 @@ public class BundleBenchmarks
     {
         _yaml = SyntheticPolicies.Yaml("bench", 1000, 10, withCel: true);
         _objects = PolicyFixtures.LoadValid(_yaml).Objects;
-        _signer = LocalEd25519Signer.Generate();
+        _signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
         _verifier = new BundleVerifier(new JsonWebKeySet([_signer.PublicJwk]));
         _archive = CompileAndSign();
         _verified = _verifier.Verify(_archive).Bundle ?? throw new InvalidOperationException("benchmark bundle does not verify");

@@ -61,13 +61,14 @@ public class AegisCommandTests
         Assert.True(generate.ExitCode == 0, generate.ToString());
         if (!OperatingSystem.IsWindows())
         {
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(keys, "signing-key.pem")));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(keys, "bundle-key.pem")));
         }
 
         var jwks = JsonWebKeySet.Parse(File.ReadAllText(Path.Combine(keys, "jwks.json")));
-        Assert.Equal("OKP", Assert.Single(jwks.Keys).Kty);
+        Assert.Equal([("OKP", "bundle"), ("OKP", "token"), ("OKP", "audit")], jwks.Keys.Select(k => (k.Kty, k.Purpose!)));
+        Assert.Equal(3, jwks.Keys.Select(k => k.X).Distinct().Count());
 
-        var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "policies"), "--key", Path.Combine(keys, "signing-key.pem"), "--out", output);
+        var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "policies"), "--key", Path.Combine(keys, "bundle-key.pem"), "--out", output);
         Assert.True(compile.ExitCode == 0, compile.ToString());
         var lines = compile.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["acme", "globex"], lines.Select(l => l.Split('\t')[0]));
@@ -89,7 +90,7 @@ public class AegisCommandTests
         dir.Write("p.yaml", GoodPolicy);
         await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "k1"));
         await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "k2"));
-        await CliRun.RunAsync("compile", Path.Combine(dir.Path, "p.yaml"), "--key", Path.Combine(dir.Path, "k1", "signing-key.pem"), "--out", dir.Path);
+        await CliRun.RunAsync("compile", Path.Combine(dir.Path, "p.yaml"), "--key", Path.Combine(dir.Path, "k1", "bundle-key.pem"), "--out", dir.Path);
 
         var run = await CliRun.RunAsync("verify", Path.Combine(dir.Path, "acme.tar.gz"), "--jwks", Path.Combine(dir.Path, "k2", "jwks.json"));
 
@@ -106,7 +107,7 @@ public class AegisCommandTests
         await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "k"));
         var output = Path.Combine(dir.Path, "out");
 
-        var run = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "acme.yaml"), Path.Combine(dir.Path, "globex.yaml"), "--key", Path.Combine(dir.Path, "k", "signing-key.pem"), "--out", output);
+        var run = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "acme.yaml"), Path.Combine(dir.Path, "globex.yaml"), "--key", Path.Combine(dir.Path, "k", "bundle-key.pem"), "--out", output);
 
         Assert.Equal(1, run.ExitCode);
         Assert.False(File.Exists(Path.Combine(output, "acme.tar.gz")));
@@ -129,14 +130,14 @@ public class AegisCommandTests
     {
         using var dir = new TempDirectory();
         Assert.Equal(0, (await CliRun.RunAsync("keys", "generate", "--out", dir.Path)).ExitCode);
-        var first = File.ReadAllText(Path.Combine(dir.Path, "signing-key.pem"));
+        var first = File.ReadAllText(Path.Combine(dir.Path, "bundle-key.pem"));
 
         var again = await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
 
         Assert.Equal(1, again.ExitCode);
-        Assert.Equal(first, File.ReadAllText(Path.Combine(dir.Path, "signing-key.pem")));
+        Assert.Equal(first, File.ReadAllText(Path.Combine(dir.Path, "bundle-key.pem")));
         Assert.Equal(0, (await CliRun.RunAsync("keys", "generate", "--out", dir.Path, "--force")).ExitCode);
-        Assert.NotEqual(first, File.ReadAllText(Path.Combine(dir.Path, "signing-key.pem")));
+        Assert.NotEqual(first, File.ReadAllText(Path.Combine(dir.Path, "bundle-key.pem")));
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public class AuditCommandTests
     private static async Task<(string Log, string Jwks)> WriteLogAsync(TempDirectory dir)
     {
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
-        using var signer = LocalEd25519Signer.FromPem(File.ReadAllText(Path.Combine(dir.Path, "signing-key.pem")));
+        using var signer = LocalEd25519Signer.FromPem(File.ReadAllText(Path.Combine(dir.Path, "audit-key.pem")), KeyPurpose.Audit);
         var lines = new List<string>();
         var prev = AuditChain.Genesis;
         for (var seq = 1; seq <= 6; seq++)

@@ -19,7 +19,7 @@ public class OperatorCommandTests
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
         var kubeconfig = dir.Write("kubeconfig", "not: [a kubeconfig");
 
-        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--kubeconfig", kubeconfig);
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "bundle-key.pem"), "--kubeconfig", kubeconfig);
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("no usable Kubernetes configuration", run.Error, StringComparison.Ordinal);
@@ -41,7 +41,7 @@ public class OperatorCommandTests
             current-context: x
             """);
 
-        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--kubeconfig", kubeconfig, "--bundle-store", store);
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "bundle-key.pem"), "--kubeconfig", kubeconfig, "--bundle-store", store);
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains($"--bucket: required with --bundle-store {store}", run.Error, StringComparison.Ordinal);
@@ -53,7 +53,7 @@ public class OperatorCommandTests
         using var dir = new TempDirectory();
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
 
-        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), "--decision-address", "aegis-decision");
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "bundle-key.pem"), "--decision-address", "aegis-decision");
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--decision-address: decision address \"aegis-decision\" is not host:port", run.Error, StringComparison.Ordinal);
@@ -68,7 +68,7 @@ public class OperatorCommandTests
         using var dir = new TempDirectory();
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
 
-        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "signing-key.pem"), flag, value);
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "bundle-key.pem"), flag, value);
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(message, run.Error, StringComparison.Ordinal);

@@ -25,14 +25,14 @@ public class ServeCommandTests
         using var dir = new TempDirectory();
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
 
-        var run = await CliRun.RunAsync("token", "--agent", "bot-1", "--tenant", "acme", "--scope", "pay", "--ttl", "5m", "--key", Path.Combine(dir.Path, "signing-key.pem"));
+        var run = await CliRun.RunAsync("token", "--agent", "bot-1", "--tenant", "acme", "--scope", "pay", "--ttl", "5m", "--key", Path.Combine(dir.Path, "token-key.pem"));
 
         Assert.True(run.ExitCode == 0, run.ToString());
         var jwks = JsonWebKeySet.Parse(File.ReadAllText(Path.Combine(dir.Path, "jwks.json")));
-        var check = AgentTokens.Verify(run.Out.Trim(), jwks, DateTimeOffset.UtcNow);
+        var check = AgentTokens.Verify(run.Out.Trim(), jwks, DateTimeOffset.UtcNow, new TokenExpectations { Issuer = AgentTokens.DevelopmentIssuer, Audience = AgentTokens.DefaultAudience });
         Assert.Equal(("bot-1", "acme"), (check.Token!.AgentId, check.Token.Tenant));
         Assert.Equal(["pay"], check.Token.Scopes);
-        Assert.Equal(2, (await CliRun.RunAsync("token", "--agent", "a", "--tenant", "t", "--ttl", "1h", "--key", Path.Combine(dir.Path, "signing-key.pem"))).ExitCode);
+        Assert.Equal(2, (await CliRun.RunAsync("token", "--agent", "a", "--tenant", "t", "--ttl", "1h", "--key", Path.Combine(dir.Path, "token-key.pem"))).ExitCode);
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public class ServeCommandTests
         Match banner = Match.Empty;
         await Eventually.TrueAsync(() => (banner = Regex.Match(output.ToString(), @"JSON API\s+http://127\.0\.0\.1:(\d+)/v1/decide")).Success, "the serve banner", TimeSpan.FromSeconds(30));
         var port = int.Parse(banner.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        var tokenRun = await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", Path.Combine(state, "keys", "signing-key.pem"));
+        var tokenRun = await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", Path.Combine(state, "keys", "token-key.pem"));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokenRun.Out.Trim());
 
@@ -70,7 +70,7 @@ public class ServeCommandTests
         using var dir = new TempDirectory();
         dir.Write("manifests/p.yaml", Policy);
         await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "keys"));
-        var key = Path.Combine(dir.Path, "keys", "signing-key.pem");
+        var key = Path.Combine(dir.Path, "keys", "bundle-key.pem");
         var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "manifests"), "--key", key, "--out", Path.Combine(dir.Path, "bundles"));
         Assert.True(compile.ExitCode == 0, compile.ToString());
         var files = new Dictionary<string, byte[]>(StringComparer.Ordinal)
@@ -105,7 +105,7 @@ public class ServeCommandTests
         Match banner = Match.Empty;
         await Eventually.TrueAsync(() => (banner = Regex.Match(output.ToString(), @"HTTP :(\d+), bundles from")).Success, "the serve banner", TimeSpan.FromSeconds(30));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{banner.Groups[1].Value}") };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", key)).Out.Trim());
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--issuer", "aegis-operator", "--key", Path.Combine(dir.Path, "keys", "token-key.pem"))).Out.Trim());
         await Eventually.TrueAsync(async () => await EffectAsync(http, "x") == "allow", "a decision from the polled bundle", TimeSpan.FromSeconds(30));
 
         await stop.CancelAsync();

@@ -28,7 +28,7 @@ public class AuditLogTests
     {
         using var dir = new TempDirectory();
         var path = Path.Combine(dir.Path, "audit.log");
-        await using (var log = AuditLog.Open(path, TestKeys.Signer, TimeProvider.System, NullLogger<AuditLog>.Instance, checkpointEvery: 4))
+        await using (var log = AuditLog.Open(path, TestKeys.AuditSigner, TimeProvider.System, NullLogger<AuditLog>.Instance, checkpointEvery: 4))
         {
             for (var i = 0; i < 10; i++)
             {
@@ -37,7 +37,7 @@ public class AuditLogTests
         }
 
         // Reopening continues the same chain.
-        await using (var log = AuditLog.Open(path, TestKeys.Signer, TimeProvider.System, NullLogger<AuditLog>.Instance, checkpointEvery: 4))
+        await using (var log = AuditLog.Open(path, TestKeys.AuditSigner, TimeProvider.System, NullLogger<AuditLog>.Instance, checkpointEvery: 4))
         {
             await log.AppendAsync(Entry("d10"));
         }
@@ -52,7 +52,7 @@ public class AuditLogTests
     public async Task AppendAsync_QueueFullPastTheDeadline_ThrowsInsteadOfDropping()
     {
         var stream = new StalledStream();
-        var log = new AuditLog(stream, TestKeys.Signer, TimeProvider.System, NullLogger<AuditLog>.Instance, capacity: 2) { EnqueueDeadline = TimeSpan.FromMilliseconds(100) };
+        var log = new AuditLog(stream, TestKeys.AuditSigner, TimeProvider.System, NullLogger<AuditLog>.Instance, capacity: 2) { EnqueueDeadline = TimeSpan.FromMilliseconds(100) };
 
         // The writer takes the first record and blocks on it; two more fill the queue; the fourth must fail.
         await log.AppendAsync(Entry("1"));

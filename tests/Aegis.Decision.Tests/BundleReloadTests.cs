@@ -30,7 +30,7 @@ public class BundleReloadTests
     {
         await using var f = await ServerFixture.StartAsync();
         var good = f.Server.Bundles.Get("acme")!.Revision;
-        using var stranger = LocalEd25519Signer.Generate();
+        using var stranger = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
 
         await f.PublishAsync(Denying, stranger);
         await Eventually.TrueAsync(() => f.Server.Bundles.Refusals.ContainsKey("bundle_unknown_kid"));

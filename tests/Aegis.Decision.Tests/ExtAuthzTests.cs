@@ -174,7 +174,7 @@ public class ExtAuthzTests
     public async Task Check_TokenSignedByAnotherKey_Unauthenticated()
     {
         await using var f = await ServerFixture.StartAsync();
-        using var stranger = Aegis.Policy.Signing.LocalEd25519Signer.Generate();
+        using var stranger = Aegis.Policy.Signing.LocalEd25519Signer.Generate(Aegis.Policy.Signing.KeyPurpose.Token);
         var response = await f.Client.CheckAsync(ServerFixture.Check(await f.TokenAsync(signer: stranger), "stripe.transfer", """{"amount": 1}"""));
         Assert.Equal("token_unknown_kid", response.Status.Message);
     }

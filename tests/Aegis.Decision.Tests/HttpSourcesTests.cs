@@ -68,9 +68,11 @@ public class HttpSourcesTests
     public async Task BundleUrlAndJwksUrl_PolledWithIfNoneMatch_RotatedKeyAccepted()
     {
         await using var origin = new Origin();
-        using var oldKey = LocalEd25519Signer.Generate();
-        using var newKey = LocalEd25519Signer.Generate();
-        origin.Jwks = new JsonWebKeySet([oldKey.PublicJwk]).ToJson();
+        using var oldKey = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        using var newKey = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        using var oldTokenKey = LocalEd25519Signer.Generate(KeyPurpose.Token);
+        using var newTokenKey = LocalEd25519Signer.Generate(KeyPurpose.Token);
+        origin.Jwks = new JsonWebKeySet([oldKey.PublicJwk, oldTokenKey.PublicJwk]).ToJson();
         origin.Bundles["acme"] = await BundleAsync(ServerFixture.Policies, "acme", oldKey);
         await origin.StartAsync();
 
@@ -95,13 +97,13 @@ public class HttpSourcesTests
         Assert.Null(server.Bundles.Get("globex"));
 
         // Rotation: the new key is published first, then bundles and tokens are signed with it.
-        origin.Jwks = new JsonWebKeySet([newKey.PublicJwk, oldKey.PublicJwk]).ToJson();
+        origin.Jwks = new JsonWebKeySet([newKey.PublicJwk, oldKey.PublicJwk, newTokenKey.PublicJwk, oldTokenKey.PublicJwk]).ToJson();
         await Task.Delay(300);
         origin.Bundles["acme"] = await BundleAsync(ServerFixture.Policies.Replace("name: llm,", "name: llm2,", StringComparison.Ordinal), "acme", newKey);
         await Eventually.TrueAsync(() => server.Bundles.Get("acme")!.Revision != first);
 
-        var oldToken = await AgentTokens.MintAsync(oldKey, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
-        var newToken = await AgentTokens.MintAsync(newKey, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
+        var oldToken = await TestTokens.MintAsync(oldTokenKey, "acme", "payments-bot");
+        var newToken = await TestTokens.MintAsync(newTokenKey, "acme", "payments-bot");
         Assert.Equal(0, (await client.CheckAsync(ServerFixture.Check(oldToken, "stripe.transfer", """{"amount": 1}"""))).Status.Code);
         Assert.Equal(0, (await client.CheckAsync(ServerFixture.Check(newToken, "stripe.transfer", """{"amount": 1}"""))).Status.Code);
     }
@@ -110,8 +112,8 @@ public class HttpSourcesTests
     public async Task BundleUrl_TamperedBundleServed_RefusedAndLastGoodKept()
     {
         await using var origin = new Origin();
-        using var key = LocalEd25519Signer.Generate();
-        using var stranger = LocalEd25519Signer.Generate();
+        using var key = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        using var stranger = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
         origin.Jwks = new JsonWebKeySet([key.PublicJwk]).ToJson();
         origin.Bundles["acme"] = await BundleAsync(ServerFixture.Policies, "acme", key);
         await origin.StartAsync();

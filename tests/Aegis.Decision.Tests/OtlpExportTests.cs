@@ -31,8 +31,9 @@ public class OtlpExportTests
         var port = LoopbackPorts.BoundPort(collector);
 
         using var dir = new TempDirectory();
-        using var signer = LocalEd25519Signer.Generate();
-        File.WriteAllText(Path.Combine(dir.Path, "jwks.json"), new JsonWebKeySet([signer.PublicJwk]).ToJson());
+        using var signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        using var tokenKey = LocalEd25519Signer.Generate(KeyPurpose.Token);
+        File.WriteAllText(Path.Combine(dir.Path, "jwks.json"), new JsonWebKeySet([signer.PublicJwk, tokenKey.PublicJwk]).ToJson());
         Directory.CreateDirectory(Path.Combine(dir.Path, "b"));
         File.WriteAllBytes(Path.Combine(dir.Path, "b", "acme.tar.gz"),
             await BundleArchive.SignAndPackAsync(BundleCompiler.Compile("acme", PolicyFixtures.LoadValid(ServerFixture.Policies).Objects), signer));
@@ -49,7 +50,7 @@ public class OtlpExportTests
         {
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{server.GrpcPort}");
             var client = new Protos.Envoy.Service.Auth.V3.Authorization.AuthorizationClient(channel);
-            var token = await AgentTokens.MintAsync(signer, "t", "acme", "payments-bot", null, [], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
+            var token = await TestTokens.MintAsync(tokenKey, "acme", "payments-bot");
             await client.CheckAsync(ServerFixture.Check(token, "stripe.transfer", """{"amount": 12}"""));
             await Eventually.TrueAsync(() => !received.IsEmpty);
         }

@@ -226,9 +226,20 @@ public class RedisStateTests
         Assert.True(await a.TokenIds.TryConsumeAsync("j1", expires));
         Assert.False(await b.TokenIds.TryConsumeAsync("j1", expires));
 
-        Assert.False(await b.TokenIds.IsRevokedAsync("j2"));
-        await a.TokenIds.RevokeAsync("j2", expires);
-        await Eventually.TrueAsync(() => b.TokenIds.IsRevokedAsync("j2").AsTask().GetAwaiter().GetResult());
+        var before = await b.TokenIds.ListRevocationsAsync(-1, DateTimeOffset.UtcNow);
+        Assert.Empty(before!.Revocations);
+        Assert.Null(await b.TokenIds.ListRevocationsAsync(before.Version, DateTimeOffset.UtcNow));
+
+        var now = DateTimeOffset.UtcNow;
+        await a.TokenIds.RevokeAsync(new TokenRevocation { Jti = "j2", RevokedAt = now, ForgetAt = expires });
+        await a.TokenIds.RevokeAsync(new TokenRevocation { Tenant = "acme", AgentId = "bot", RevokedAt = now, ForgetAt = expires, Reason = "leaked" });
+        var after = await b.TokenIds.ListRevocationsAsync(before.Version, now);
+        Assert.Equal(2, after!.Revocations.Count);
+        Assert.Contains(after.Revocations, r => r is { Jti: "j2", Tenant: null });
+        Assert.Contains(after.Revocations, r => r is { Jti: null, Tenant: "acme", AgentId: "bot", Reason: "leaked" });
+
+        // Forgotten once every token they could match has expired.
+        Assert.Empty((await b.TokenIds.ListRevocationsAsync(-1, expires.AddSeconds(1)))!.Revocations);
     }
 
     [Fact]

@@ -83,31 +83,46 @@ public sealed class ServerFixture : IAsyncDisposable
 
     private readonly TempDirectory _dir = new();
     private readonly LocalEd25519Signer _signer;
+    private readonly LocalEd25519Signer _tokenSigner;
+    private readonly LocalEd25519Signer _auditSigner;
     private readonly bool _ownsSigner;
     private RunningDecisionServer? _server;
     private GrpcChannel? _channel;
 
-    private ServerFixture(LocalEd25519Signer? signer)
+    private ServerFixture(ServerFixture? shareKeysWith)
     {
-        _ownsSigner = signer is null;
-        _signer = signer ?? LocalEd25519Signer.Generate();
+        _ownsSigner = shareKeysWith is null;
+        _signer = shareKeysWith?._signer ?? LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        _tokenSigner = shareKeysWith?._tokenSigner ?? LocalEd25519Signer.Generate(KeyPurpose.Token);
+        _auditSigner = shareKeysWith?._auditSigner ?? LocalEd25519Signer.Generate(KeyPurpose.Audit);
     }
+
+    /// <summary>The iss tokens must carry (what <see cref="TokenAsync"/> mints).</summary>
+    public const string Issuer = "test";
 
     public string BundleDir => Path.Combine(_dir.Path, "bundles");
     public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
     public string AuditPath => Path.Combine(_dir.Path, "audit.log");
-    public JsonWebKeySet Jwks => new([_signer.PublicJwk]);
+    public JsonWebKeySet Jwks => new([_signer.PublicJwk, _tokenSigner.PublicJwk, _auditSigner.PublicJwk]);
+
+    /// <summary>The bundle key.</summary>
     public LocalEd25519Signer Signer => _signer;
+
+    /// <summary>The token key.</summary>
+    public LocalEd25519Signer TokenSigner => _tokenSigner;
+
+    /// <summary>The audit checkpoint key.</summary>
+    public LocalEd25519Signer AuditSigner => _auditSigner;
     public RunningDecisionServer Server => _server!;
     public Authorization.AuthorizationClient Client { get; private set; } = null!;
     public ExternalProcessor.ExternalProcessorClient ExtProc { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
 
-    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false, string? meterSecret = null, bool desk = false)
+    public static async Task<ServerFixture> StartAsync(string yaml = Policies, string? region = "eu-west-1", IReadOnlyList<string>? tenants = null, bool publish = true, DecisionState? state = null, ServerFixture? shareKeysWith = null, bool audit = false, string? adminToken = null, TimeSpan? revocationMaxStaleness = null, string? meterSecret = null, bool desk = false)
     {
-        var fixture = new ServerFixture(shareKeysWith?._signer);
+        var fixture = new ServerFixture(shareKeysWith);
         Directory.CreateDirectory(fixture.BundleDir);
-        File.WriteAllText(fixture.JwksPath, new JsonWebKeySet([fixture._signer.PublicJwk]).ToJson());
+        File.WriteAllText(fixture.JwksPath, fixture.Jwks.ToJson());
         if (publish)
         {
             await fixture.PublishAsync(yaml);
@@ -124,10 +139,13 @@ public sealed class ServerFixture : IAsyncDisposable
             BundleRescan = TimeSpan.FromMilliseconds(200),
             State = state,
             AuditPath = audit ? fixture.AuditPath : null,
-            AuditSigner = audit ? fixture._signer : null,
+            AuditSigner = audit ? fixture._auditSigner : null,
+            TokenIssuer = Issuer,
+            AdminToken = desk ? adminToken ?? AdminToken : adminToken,
+            RevocationRefresh = TimeSpan.FromMilliseconds(100),
+            RevocationMaxStaleness = revocationMaxStaleness ?? TimeSpan.FromSeconds(5),
             MeterSecret = meterSecret,
             StandaloneApprovals = desk,
-            AdminSecret = desk ? AdminToken : null,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
@@ -154,8 +172,9 @@ public sealed class ServerFixture : IAsyncDisposable
         return revisions;
     }
 
-    public Task<string> TokenAsync(string agent = "payments-bot", string tenant = "acme", TimeSpan? lifetime = null, IReadOnlyDictionary<string, object>? extra = null, ISigner? signer = null) =>
-        AgentTokens.MintAsync(signer ?? _signer, "test", tenant, agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5), extra);
+    public Task<string> TokenAsync(string agent = "payments-bot", string tenant = "acme", TimeSpan? lifetime = null, IReadOnlyDictionary<string, object>? extra = null, ISigner? signer = null, string issuer = Issuer, string audience = AgentTokens.DefaultAudience, DateTimeOffset? issuedAt = null) =>
+        AgentTokens.MintAsync(signer ?? _tokenSigner, new TokenGrant { Issuer = issuer, Audience = audience, Tenant = tenant, AgentId = agent, Org = "acme-corp", Scopes = ["pay"], Extra = extra },
+            issuedAt ?? DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5));
 
     /// <summary>
     /// A CheckRequest as Envoy sends it. With a <paramref name="tool"/> (and the default host), the request is what an
@@ -205,6 +224,8 @@ public sealed class ServerFixture : IAsyncDisposable
         if (_ownsSigner)
         {
             _signer.Dispose();
+            _tokenSigner.Dispose();
+            _auditSigner.Dispose();
         }
 
         _dir.Dispose();

@@ -36,8 +36,10 @@ if (args.Contains("--webhook"))
 }
 
 using var dir = new TempDirectory();
-using var signer = LocalEd25519Signer.Generate();
-File.WriteAllText(Path.Combine(dir.Path, "jwks.json"), new JsonWebKeySet([signer.PublicJwk]).ToJson());
+using var signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+using var tokenKey = LocalEd25519Signer.Generate(KeyPurpose.Token);
+using var auditKey = LocalEd25519Signer.Generate(KeyPurpose.Audit);
+File.WriteAllText(Path.Combine(dir.Path, "jwks.json"), new JsonWebKeySet([signer.PublicJwk, tokenKey.PublicJwk, auditKey.PublicJwk]).ToJson());
 var bundles = Directory.CreateDirectory(Path.Combine(dir.Path, "bundles")).FullName;
 var load = ManifestLoader.LoadPaths([Path.Combine(RepositoryPaths.Samples, "fintech")]);
 var content = BundleCompiler.Compile("acme", load.Objects);
@@ -52,13 +54,13 @@ await using var aegis = await DecisionServer.StartAsync(new DecisionServerOption
     GrpcPort = 0,
     HttpPort = 0,
     AuditPath = Path.Combine(dir.Path, "audit.log"),
-    AuditSigner = signer,
+    AuditSigner = auditKey,
 }, logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Grpc", LogLevel.None));
 await using var noop = await NoopServer.StartAsync();
 
 // A realistic CheckRequest as the sidecar sends it: an MCP tools/call of stripe.transfer (the fintech sample's
 // ToolServer) with 1 KB of arguments packed as bytes, the agent's token and 10 headers.
-var token = await AgentTokens.MintAsync(signer, "load", "acme", "payments-bot", "acme-corp", ["payments"], DateTimeOffset.UtcNow, AgentToken.MaxLifetime);
+var token = await TestTokens.MintAsync(tokenKey, "acme", "payments-bot", lifetime: AgentToken.MaxLifetime);
 var memo = new string('x', 860);
 var http = new AttributeContext.Types.HttpRequest
 {

@@ -27,10 +27,10 @@ internal static class WebhookLoad
         {
             Metadata = new V1ObjectMeta { Name = "agents", Labels = new Dictionary<string, string> { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" } },
         });
-        using var signer = LocalEd25519Signer.Generate();
+        using var keys = Aegis.Operator.Keys.OperatorSigningKeys.Generate();
         var app = OperatorHost.Build(new OperatorOptions
         {
-            Client = client, Namespace = "aegis-system", Signer = signer, Identity = "load", HttpPort = 0,
+            Client = client, Namespace = "aegis-system", Keys = keys, Identity = "load", HttpPort = 0,
             Webhook = new WebhookHostOptions { Port = 0, Tls = new Aegis.Operator.Certificates.WebhookTlsOptions { Namespace = "aegis-system" } },
             DecisionTls = new Aegis.Operator.Certificates.DecisionTlsOptions { Namespace = "aegis-system" },
         }, logging => logging.SetMinimumLevel(LogLevel.Warning));

@@ -15,12 +15,12 @@ public class OperatorHostTests
     {
         await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
         using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
-        using var signer = LocalEd25519Signer.Generate();
+        using var keys = Aegis.Operator.Keys.OperatorSigningKeys.Generate();
         var app = OperatorHost.Build(new OperatorOptions
         {
             Client = client,
             Namespace = "aegis-system",
-            Signer = signer,
+            Keys = keys,
             Identity = "operator-0",
             HttpPort = 0,
             PublishConfigMaps = true,
@@ -46,9 +46,13 @@ public class OperatorHostTests
             return bundle.StatusCode == HttpStatusCode.OK;
         }, "the bundle served");
 
-        var keys = JsonWebKeySet.Parse(await http.GetStringAsync("/.well-known/jwks.json"));
-        var verified = new BundleVerifier(keys).Verify(await bundle!.Content.ReadAsByteArrayAsync(), "acme");
+        var published = JsonWebKeySet.Parse(await http.GetStringAsync("/.well-known/jwks.json"));
+        var verified = new BundleVerifier(published).Verify(await bundle!.Content.ReadAsByteArrayAsync(), "acme");
         Assert.True(verified.IsValid, verified.Message);
+
+        // Each key is published once, with its purpose; the bundle is signed by the bundle key.
+        Assert.Equal([("bundle", keys.Bundles.KeyId), ("token", keys.Tokens.KeyId)], published.Keys.Select(k => (k.Purpose, k.Kid)));
+        Assert.Equal(keys.Bundles.KeyId, verified.Bundle!.KeyId);
         Assert.Equal($"\"{verified.Bundle!.Revision}\"", bundle.Headers.ETag!.Tag);
         bundle.Dispose();
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);

@@ -20,8 +20,8 @@ var perTenant = objects / tenants;
 
 using var dir = new TempDirectory();
 await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
-using var signer = LocalEd25519Signer.Generate();
-var keyFile = Path.Combine(dir.Path, "signing-key.pem");
+using var signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+var keyFile = Path.Combine(dir.Path, "bundle-key.pem");
 await File.WriteAllTextAsync(keyFile, signer.ExportPem());
 var kubeconfig = dir.Write("kubeconfig", $"""
     apiVersion: v1

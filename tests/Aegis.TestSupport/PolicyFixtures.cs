@@ -71,16 +71,38 @@ public static class PolicyFixtures
     }
 }
 
-/// <summary>A signing key and its JWKS, generated once per test process.</summary>
+/// <summary>Signing keys, one per purpose, and their JWKS, generated once per test process.</summary>
 public static class TestKeys
 {
-    private static readonly Lazy<LocalEd25519Signer> Primary = new(LocalEd25519Signer.Generate);
-    private static readonly Lazy<LocalEd25519Signer> Other = new(LocalEd25519Signer.Generate);
+    private static readonly Lazy<LocalEd25519Signer> Primary = new(() => LocalEd25519Signer.Generate(KeyPurpose.Bundle));
+    private static readonly Lazy<LocalEd25519Signer> Other = new(() => LocalEd25519Signer.Generate(KeyPurpose.Bundle));
+    private static readonly Lazy<LocalEd25519Signer> Tokens = new(() => LocalEd25519Signer.Generate(KeyPurpose.Token));
+    private static readonly Lazy<LocalEd25519Signer> Audits = new(() => LocalEd25519Signer.Generate(KeyPurpose.Audit));
 
+    /// <summary>The bundle key.</summary>
     public static LocalEd25519Signer Signer => Primary.Value;
 
-    /// <summary>A second key that is not in <see cref="Jwks"/>.</summary>
+    /// <summary>The token key.</summary>
+    public static LocalEd25519Signer TokenSigner => Tokens.Value;
+
+    /// <summary>The audit checkpoint key.</summary>
+    public static LocalEd25519Signer AuditSigner => Audits.Value;
+
+    /// <summary>A second bundle key that is not in <see cref="Jwks"/>.</summary>
     public static LocalEd25519Signer Stranger => Other.Value;
 
-    public static JsonWebKeySet Jwks => new([Signer.PublicJwk]);
+    /// <summary>The bundle, token and audit keys, each with its purpose.</summary>
+    public static JsonWebKeySet Jwks => new([Signer.PublicJwk, TokenSigner.PublicJwk, AuditSigner.PublicJwk]);
+
+    /// <summary>What verifiers built on <see cref="Jwks"/> expect in iss and aud.</summary>
+    public static readonly Aegis.Policy.Identity.TokenExpectations Expected = new() { Issuer = "test", Audience = Aegis.Policy.Identity.AgentTokens.DefaultAudience };
+}
+
+/// <summary>Agent tokens for tests, minted as the operator's token service does.</summary>
+public static class TestTokens
+{
+    /// <summary>A token of <paramref name="agent"/> of <paramref name="tenant"/> signed by <paramref name="signer"/> (a token key).</summary>
+    public static Task<string> MintAsync(ISigner signer, string tenant, string agent, string issuer = Aegis.Policy.Identity.AgentTokens.OperatorIssuer, DateTimeOffset? now = null, TimeSpan? lifetime = null, string audience = Aegis.Policy.Identity.AgentTokens.DefaultAudience) =>
+        Aegis.Policy.Identity.AgentTokens.MintAsync(signer, new Aegis.Policy.Identity.TokenGrant { Issuer = issuer, Audience = audience, Tenant = tenant, AgentId = agent },
+            now ?? DateTimeOffset.UtcNow, lifetime ?? TimeSpan.FromMinutes(5));
 }

@@ -45,6 +45,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{- /* Whether the token key comes from the local Secret (token-key.pem): always, unless a KMS token key is set. */ -}}
+{{- define "aegis.localTokenKey" -}}
+{{- if not (and (ne .Values.signer.type "local") (or .Values.signer.awsKmsTokenKeyId .Values.signer.gcpKmsTokenKey)) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "aegis.signingSecret" -}}
 {{- .Values.signer.local.existingSecret | default (printf "%s-signing-key" (include "aegis.fullname" .)) -}}
 {{- end -}}

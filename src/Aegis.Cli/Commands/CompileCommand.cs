@@ -11,13 +11,13 @@ internal static class CompileCommand
     public static Command Create(CliConsole console)
     {
         var paths = ValidateCommand.PathsArgument();
-        var key = new Option<FileInfo>("--key") { Description = "Ed25519 private key (PKCS#8 PEM), as written by 'aegis keys generate'", Required = true };
+        var key = new Option<FileInfo>("--key") { Description = "The bundle key (PKCS#8 PEM), bundle-key.pem as written by 'aegis keys generate'", Required = true };
         var kid = new Option<string?>("--kid") { Description = "Key id to put in the signature (default: the key's JWK thumbprint)" };
         var output = new Option<DirectoryInfo>("--out") { Description = "Folder to write <tenant>.tar.gz bundles into", Required = true };
         var command = new Command("compile", "Compile policies into one signed bundle per tenant") { paths, key, kid, output };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var signer = KeyFiles.LoadSigner(parse.GetValue(key)!, parse.GetValue(kid), console);
+            using var signer = KeyFiles.LoadSigner(parse.GetValue(key)!, KeyPurpose.Bundle, parse.GetValue(kid), console);
             if (signer is null)
             {
                 return AegisCommand.BadInput;
@@ -66,11 +66,15 @@ internal static class AtomicFile
 /// <summary>Reads key and JWKS files, reporting problems in the user's terms.</summary>
 internal static class KeyFiles
 {
-    public static LocalEd25519Signer? LoadSigner(FileInfo file, string? kid, CliConsole console)
+    /// <summary>
+    /// The key in <paramref name="file"/>, to sign for <paramref name="purpose"/> (what the command uses it for: a PEM
+    /// carries no purpose, the JWKS that verifiers read does).
+    /// </summary>
+    public static LocalEd25519Signer? LoadSigner(FileInfo file, KeyPurpose purpose, string? kid, CliConsole console)
     {
         try
         {
-            return LocalEd25519Signer.FromPem(File.ReadAllText(file.FullName), kid);
+            return LocalEd25519Signer.FromPem(File.ReadAllText(file.FullName), purpose, kid);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {

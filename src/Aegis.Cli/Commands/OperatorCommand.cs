@@ -20,7 +20,6 @@ internal static class OperatorCommand
     {
         var kubeconfig = new Option<FileInfo?>("--kubeconfig") { Description = "kubeconfig file (default: in-cluster config, else ~/.kube/config)" };
         var ns = new Option<string>("--namespace") { Description = "The operator's namespace (Lease, bundle ConfigMaps)", DefaultValueFactory = _ => "aegis-system" };
-        var key = new Option<FileInfo?>("--key") { Description = "A fixed signing key (PKCS#8 PEM) instead of the rotated key ring (--signer local only)" };
         var signing = new OperatorSigning();
         var identity = new Option<string?>("--identity") { Description = "Name in the leader Lease (default: $POD_NAME, else the host name)" };
         var listen = new Option<string>("--listen") { Description = "Address for HTTP (bundles, JWKS, health)", DefaultValueFactory = _ => "127.0.0.1" };
@@ -50,7 +49,7 @@ internal static class OperatorCommand
         var retention = new Option<string>("--approval-retention") { Description = "How long resolved ApprovalRequests are kept", DefaultValueFactory = _ => "24h" };
         var command = new Command("operator", "Run the operator: reconcile Aegis objects into signed bundles, serve them, and inject sidecars")
         {
-            kubeconfig, ns, key, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionService, decisionTimeout, maxBody, slackChannel, approverGroups, retention,
+            kubeconfig, ns, identity, listen, port, configMaps, store, bucket, prefix, s3Endpoint, redis, noWebhook, webhookPort, webhookService, certificates, envoyImage, envoyLogLevel, initImage, decision, decisionService, decisionTimeout, maxBody, slackChannel, approverGroups, retention,
         };
         foreach (var option in signing.Options)
         {
@@ -59,19 +58,13 @@ internal static class OperatorCommand
 
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var keyFile = parse.GetValue(key);
-            using var signer = keyFile is null ? null : KeyFiles.LoadSigner(keyFile, null, console);
-            if ((keyFile is not null && signer is null) || !IPAddress.TryParse(parse.GetValue(listen), out var address))
+            if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
             {
-                if (keyFile is null || signer is not null)
-                {
-                    console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
-                }
-
+                console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
                 return AegisCommand.BadInput;
             }
 
-            if (signing.Check(parse, keyFile is not null) is { } signingProblem)
+            if (signing.Check(parse) is { } signingProblem)
             {
                 console.Error.WriteLine(signingProblem);
                 return AegisCommand.BadInput;
@@ -155,23 +148,25 @@ internal static class OperatorCommand
 
             using var client = new Kubernetes(config);
             using var loggers = Microsoft.Extensions.Logging.LoggerFactory.Create(l => Microsoft.Extensions.Logging.ConsoleLoggerExtensions.AddSimpleConsole(l));
-            Aegis.Policy.Signing.ISigner operatorSigner;
+            OperatorSigningKeys? created;
             try
             {
-                operatorSigner = await signing.CreateAsync(parse, signer, client, parse.GetValue(ns)!, loggers, cancellationToken).ConfigureAwait(false);
+                created = await signing.CreateAsync(parse, client, parse.GetValue(ns)!, loggers, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is KmsSigningException or ArgumentException or InvalidOperationException or FormatException or Amazon.Runtime.AmazonClientException or k8s.Autorest.HttpOperationException or HttpRequestException)
+            catch (Exception e) when (e is KmsSigningException or ArgumentException or InvalidOperationException or FormatException or IOException or UnauthorizedAccessException
+                or Amazon.Runtime.AmazonClientException or k8s.Autorest.HttpOperationException or HttpRequestException)
             {
-                console.Error.WriteLine($"--signer {parse.GetValue(signing.SignerOption)}: no usable signing key: {e.Message}");
+                console.Error.WriteLine($"--signer {parse.GetValue(signing.SignerOption)}: no usable signing keys: {e.Message}");
                 return AegisCommand.BadInput;
             }
 
+            using var operatorKeys = created;
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
             var app = OperatorHost.Build(new OperatorOptions
             {
                 Client = client,
                 Namespace = parse.GetValue(ns)!,
-                Signer = operatorSigner,
+                Keys = operatorKeys,
                 Tokens = signing.Tokens(parse),
                 Identity = parse.GetValue(identity) ?? Environment.GetEnvironmentVariable("POD_NAME") ?? Environment.MachineName,
                 ListenAddress = address,
@@ -179,6 +174,7 @@ internal static class OperatorCommand
                 PublishConfigMaps = parse.GetValue(configMaps),
                 ObjectStore = objectStore,
                 BudgetStore = redisState?.Budgets,
+                Revocations = redisState?.TokenIds,
                 Approvals = approvals,
                 DecisionTls = decisionTls,
                 Webhook = parse.GetValue(noWebhook) ? null : new WebhookHostOptions
@@ -194,6 +190,7 @@ internal static class OperatorCommand
                 },
             });
             console.Out.WriteLine($"aegis operator: {config.Host}, namespace {parse.GetValue(ns)}, bundles at http://{address}:{parse.GetValue(port)}/bundles/{{tenant}}");
+            console.Out.WriteLine($"signing keys: bundles {Describe(operatorKeys.Bundles)}, tokens {Describe(operatorKeys.Tokens)}");
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -210,6 +207,13 @@ internal static class OperatorCommand
         });
         return command;
     }
+
+    private static string Describe(Aegis.Policy.Signing.ISigner signer) => signer switch
+    {
+        KmsEd25519Signer kms => kms.Description,
+        SigningKeyRing => "the rotated local key ring",
+        _ => "a fixed key file",
+    } + $" (kid {signer.KeyId})";
 
     // Credentials come from each cloud's default chain: IRSA / pod identity on AWS, Workload Identity on GKE.
     private static async Task<ObjectStorePublisher?> ObjectStoreFor(string kind, string? bucket, string prefix, Uri? s3Endpoint, CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using Aegis.Decision.Hosting;
 using Aegis.State;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Loading;
+using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
 
 namespace Aegis.Cli.Commands;
@@ -32,11 +33,13 @@ internal static class ServeCommand
         var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
         var meter = new Option<FileInfo?>("--meter-token-file") { Description = "A file holding the secret of a trusted meter that may settle reservations with POST /v1/spend (off when absent)" };
+        var issuer = new Option<string?>("--token-issuer") { Description = $"The one iss agent tokens must carry (default: {AgentTokens.DevelopmentIssuer} with --manifests, what 'aegis token' mints; {AgentTokens.OperatorIssuer} with --bundle-url, what the operator mints)" };
+        var audience = new Option<string>("--token-audience") { Description = "The audience agent tokens' aud must name", DefaultValueFactory = _ => AgentTokens.DefaultAudience };
         var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve gRPC over TLS with this PEM certificate (reread when it changes), e.g. the operator-issued /etc/aegis/tls/tls.crt" };
         var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key of --tls-cert" };
         var tlsHttp = new Option<bool>("--tls-http") { Description = "With --tls-cert: serve the HTTP API (decide, health, metrics) over TLS too" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, tlsCert, tlsKey, tlsHttp };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -105,6 +108,8 @@ internal static class ServeCommand
                     ApprovalsUrl = approvalsUrl,
                     MeterSecret = meterSecret,
                     Tls = tls,
+                    TokenIssuer = parse.GetValue(issuer) ?? AgentTokens.OperatorIssuer,
+                    TokenAudience = parse.GetValue(audience)!,
                 }, console, cancellationToken).ConfigureAwait(false);
                 if (polling is null)
                 {
@@ -134,8 +139,23 @@ internal static class ServeCommand
             var keysDir = Path.Combine(state.FullName, "keys");
             var bundlesDir = Path.Combine(state.FullName, "bundles");
             Directory.CreateDirectory(bundlesDir);
-            using var signer = LoadOrCreateKey(keysDir, console);
-            var compiler = new ManifestCompiler(source.FullName, bundlesDir, signer, console);
+            Dictionary<KeyPurpose, LocalEd25519Signer> keys;
+            string adminToken;
+            try
+            {
+                keys = KeysCommand.LoadOrCreate(keysDir, KeysCommand.DefaultPurposes, console);
+                adminToken = LoadOrCreateAdminToken(state.FullName, console);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                console.Error.WriteLine($"{keysDir}: {e.Message}");
+                return AegisCommand.BadInput;
+            }
+
+            using var bundleKey = keys[KeyPurpose.Bundle];
+            using var tokenKey = keys[KeyPurpose.Token];
+            using var auditKey = keys[KeyPurpose.Audit];
+            var compiler = new ManifestCompiler(source.FullName, bundlesDir, bundleKey, console);
             var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
 
@@ -152,11 +172,13 @@ internal static class ServeCommand
                 State = redisState?.AsDecisionState(),
                 AuditPath = Path.Combine(state.FullName, "audit.log"),
                 OtlpEndpoint = otlpEndpoint,
-                AuditSigner = signer,
+                AuditSigner = auditKey,
                 MeterSecret = meterSecret,
                 StandaloneApprovals = true,
-                AdminSecret = LoadOrCreateAdminToken(state.FullName, console),
                 Tls = tls,
+                TokenIssuer = parse.GetValue(issuer) ?? AgentTokens.DevelopmentIssuer,
+                TokenAudience = parse.GetValue(audience)!,
+                AdminToken = adminToken,
             }, console, cancellationToken).ConfigureAwait(false);
             if (server is null)
             {
@@ -244,39 +266,19 @@ internal static class ServeCommand
         return null;
     }
 
-    /// <summary>The admin token of the standalone desk: kept in the state folder (mode 0600), made on first start.</summary>
+    /// <summary>The standalone admin credential for POST /v1/revocations: read from, or created in, the state folder (0600).</summary>
     private static string LoadOrCreateAdminToken(string stateDir, CliConsole console)
     {
-        var path = Path.Combine(stateDir, "admin-token");
+        var path = Path.Combine(stateDir, TokensCommand.AdminTokenFile);
         if (File.Exists(path) && File.ReadAllText(path).Trim() is { Length: >= 32 } existing)
         {
             return existing;
         }
 
-        var token = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        File.WriteAllText(path, token + "\n");
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        console.Out.WriteLine($"generated the admin token of the approvals desk in {path}");
+        var token = KeysCommand.NewSecret();
+        KeysCommand.WritePrivate(path, token + "\n");
+        console.Out.WriteLine($"generated the standalone admin token in {path} (aegis tokens revoke --server uses it)");
         return token;
-    }
-
-    private static LocalEd25519Signer LoadOrCreateKey(string keysDir, CliConsole console)
-    {
-        var keyPath = Path.Combine(keysDir, KeysCommand.PrivateKeyFile);
-        if (File.Exists(keyPath))
-        {
-            return LocalEd25519Signer.FromPem(File.ReadAllText(keyPath));
-        }
-
-        Directory.CreateDirectory(keysDir);
-        var signer = LocalEd25519Signer.Generate();
-        KeysCommand.WriteKeyPair(signer, keysDir);
-        console.Out.WriteLine($"generated a development signing key in {keysDir} (kid {signer.KeyId})");
-        return signer;
     }
 
     private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, string auditPath)

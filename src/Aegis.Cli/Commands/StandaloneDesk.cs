@@ -10,7 +10,7 @@ namespace Aegis.Cli.Commands;
 internal static class StandaloneDesk
 {
     /// <summary>Where <c>aegis serve</c> keeps the admin token (beside the development keys).</summary>
-    public static string DefaultTokenFile => Path.Combine(ServeCommand.DefaultStateDir, "admin-token");
+    public static string DefaultTokenFile => Path.Combine(ServeCommand.DefaultStateDir, TokensCommand.AdminTokenFile);
 
     public static Option<FileInfo> AdminTokenOption() => new("--admin-token-file")
     {

@@ -65,16 +65,46 @@ public interface IRateLimiter
     ValueTask<RateDecision> TryAcquireAsync(string key, int requestsPerMinute, int burst, DateTimeOffset now, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Token ids that were revoked, and single-use token ids that were consumed.</summary>
+/// <summary>
+/// A revocation: one token id (of one tenant, when <see cref="Tenant"/> is set), or, with no jti, every token of
+/// <see cref="Tenant"/>/<see cref="AgentId"/> issued at or before <see cref="RevokedAt"/>.
+/// </summary>
+public sealed record TokenRevocation
+{
+    public string? Jti { get; init; }
+    public string? Tenant { get; init; }
+    public string? AgentId { get; init; }
+    public required DateTimeOffset RevokedAt { get; init; }
+
+    /// <summary>When the entry can be forgotten: every token it can match has expired by then.</summary>
+    public required DateTimeOffset ForgetAt { get; init; }
+
+    /// <summary>Why, as the person revoking said it (logs and audit only).</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>Who revoked (the authenticated Kubernetes user, or "standalone-admin").</summary>
+    public string? RevokedBy { get; init; }
+}
+
+/// <summary>Single-use token ids that were consumed, and the revocation list.</summary>
 public interface ITokenIdStore
 {
     /// <summary>Consumes <paramref name="jti"/>: true the first time, false on every later call (a replay).</summary>
     ValueTask<bool> TryConsumeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
 
-    ValueTask<bool> IsRevokedAsync(string jti, CancellationToken cancellationToken = default);
+    /// <summary>Adds a revocation; every replica's next refresh of the list sees it.</summary>
+    ValueTask RevokeAsync(TokenRevocation revocation, CancellationToken cancellationToken = default);
 
-    ValueTask RevokeAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// The revocations not yet forgotten at <paramref name="now"/>, or null when nothing changed since the list
+    /// returned with <paramref name="sinceVersion"/> (a cheap poll). <see cref="RevocationSnapshot.Version"/> goes
+    /// up with every write.
+    /// </summary>
+    ValueTask<RevocationSnapshot?> ListRevocationsAsync(long sinceVersion, DateTimeOffset now, CancellationToken cancellationToken = default);
 }
+
+/// <summary>The revocation list at one version.</summary>
+public sealed record RevocationSnapshot(long Version, IReadOnlyList<TokenRevocation> Revocations);
 
 /// <summary>Day and month period keys and their ends, in a budget's time zone.</summary>
 public static class BudgetPeriods

@@ -94,14 +94,26 @@ public static class DecisionApi
         return false;
     }
 
-    /// <summary>Parses a JSON body of at most <see cref="MaxBodyBytes"/>; otherwise the problem to answer with.</summary>
+    /// <summary>
+    /// Parses a JSON body of at most <see cref="MaxBodyBytes"/>, however it is framed: Kestrel counts the bytes
+    /// actually read, so a chunked body without Content-Length is cut off at the cap too. Otherwise the problem to
+    /// answer with (413 with the reason for a body over the cap).
+    /// </summary>
     private static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
     {
+        var tooLarge = Problem(StatusCodes.Status413PayloadTooLarge, BodyTooLarge, $"the body is larger than {MaxBodyBytes} bytes");
         if (http.ContentLength > MaxBodyBytes)
         {
-            return (null, Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes"));
+            return (null, tooLarge);
         }
 
+        if (http.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is not { IsReadOnly: false } cap)
+        {
+            // Only a host that started reading the body first gets here: refuse rather than read without a cap.
+            return (null, Problem(StatusCodes.Status500InternalServerError, ServerReasons.RequestMalformed, "the request body cap cannot be applied"));
+        }
+
+        cap.MaxRequestBodySize = MaxBodyBytes;
         try
         {
             return (await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false), null);
@@ -110,7 +122,14 @@ public static class DecisionApi
         {
             return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message));
         }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, tooLarge);
+        }
     }
+
+    /// <summary>The reason of a 413: the body went over <see cref="MaxBodyBytes"/>.</summary>
+    public const string BodyTooLarge = "request_body_too_large";
 
     private static string? BearerToken(HttpRequest http) =>
         http.Headers.Authorization.ToString() is { } auth && auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? auth[7..].Trim() : null;

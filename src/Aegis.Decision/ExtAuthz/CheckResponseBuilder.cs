@@ -122,11 +122,31 @@ public static class CheckResponseBuilder
         return ok;
     }
 
+    /// <summary>Headers a sanitize rule names are removed (or replaced); detectors run over the value of every other one.</summary>
     private static void RedactHeaders(OkHttpResponse ok, Aegis.Policy.Decisions.Decision decision, IReadOnlyDictionary<string, string> headers)
     {
         foreach (var (name, value) in headers)
         {
-            if (name.StartsWith(AegisHeaders.Prefix, StringComparison.Ordinal) || name is "authorization" or ":path" or ":authority" or ":method")
+            if (name.StartsWith(AegisHeaders.Prefix, StringComparison.Ordinal) || name.StartsWith(':') || name == "host")
+            {
+                continue;
+            }
+
+            if (decision.Redactors.SelectMany(r => r.Headers).FirstOrDefault(h => h.Name == name) is { } listed)
+            {
+                if (listed.Replacement is null)
+                {
+                    ok.HeadersToRemove.Add(name);
+                }
+                else
+                {
+                    ok.Headers.Add(Header(name, listed.Replacement));
+                }
+
+                continue;
+            }
+
+            if (name == "authorization")
             {
                 continue;
             }
@@ -135,7 +155,7 @@ public static class CheckResponseBuilder
             var records = new List<RedactionRecord>();
             foreach (var redactor in decision.Redactors)
             {
-                redacted = redactor.RedactString(redacted, $"headers.{name}", records);
+                redacted = redactor.RedactString(redacted, $"headers.{name}", records, name);
             }
 
             if (redacted != value)

@@ -83,11 +83,26 @@ public sealed record DecisionServerOptions
     /// <summary>Run the in-memory approvals desk of standalone mode (<c>/v1/approvals</c> on the HTTP port) instead of the operator's.</summary>
     public bool StandaloneApprovals { get; init; }
 
-    /// <summary>The admin credential of a standalone server (decides approvals on its desk); none when null.</summary>
-    public string? AdminSecret { get; init; }
-
     /// <summary>Serve gRPC (and optionally the HTTP API) over TLS with this certificate, reread when it rotates; h2c when null.</summary>
     public DecisionTlsFiles? Tls { get; init; }
+
+    /// <summary>The one <c>iss</c> agent tokens must carry (the operator's token service by default).</summary>
+    public string TokenIssuer { get; init; } = Aegis.Policy.Identity.AgentTokens.OperatorIssuer;
+
+    /// <summary>The audience agent tokens' <c>aud</c> must name.</summary>
+    public string TokenAudience { get; init; } = Aegis.Policy.Identity.AgentTokens.DefaultAudience;
+
+    /// <summary>How often the revocation list is re-read from the token-id store.</summary>
+    public TimeSpan RevocationRefresh { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the revocation list may go unread (Redis down) before every token is refused.</summary>
+    public TimeSpan RevocationMaxStaleness { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Standalone only: the admin token that authorizes <c>POST /v1/revocations</c> and the approvals desk on the JSON
+    /// API; null leaves them off (in a cluster, revocations and approvals go through the operator).
+    /// </summary>
+    public string? AdminToken { get; init; }
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -196,24 +211,45 @@ public static class DecisionServer
             var keys = sp.GetRequiredService<IJwksSource>();
             return new BundleStore(() => keys.Current, options.Time, sp.GetRequiredService<ILogger<BundleStore>>());
         });
-        builder.Services.AddSingleton(sp =>
-        {
-            var keys = sp.GetRequiredService<IJwksSource>();
-            return new TokenValidator(() => keys.Current, options.Time);
-        });
         var state = options.State ?? new DecisionState(new InMemoryBudgetStore(), new InMemoryRateLimiter(), new InMemoryTokenIdStore(options.Time));
         state = state.Grants is null ? state with { Grants = new InMemoryApprovalGrants() } : state;
         builder.Services.AddSingleton(state);
-        builder.Services.AddSingleton(new AdminCredential(options.AdminSecret));
+        builder.Services.AddSingleton(sp => new RevocationList(sp.GetRequiredService<DecisionState>().TokenIds, options.Time, sp.GetRequiredService<ILogger<RevocationList>>())
+        {
+            RefreshInterval = options.RevocationRefresh,
+
+            // A store in this process cannot fail to be read: standalone in-memory mode never refuses for staleness.
+            MaxStaleness = options.State is null ? Timeout.InfiniteTimeSpan : options.RevocationMaxStaleness,
+        });
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationList>());
+        builder.Services.AddSingleton(sp =>
+        {
+            var keys = sp.GetRequiredService<IJwksSource>();
+            return new TokenValidator(() => keys.Current, new Aegis.Policy.Identity.TokenExpectations { Issuer = options.TokenIssuer, Audience = options.TokenAudience },
+                sp.GetRequiredService<RevocationList>(), options.Time);
+        });
+        builder.Services.AddSingleton(new AdminCredential(options.AdminToken));
         if (options.StandaloneApprovals)
         {
-            builder.Services.AddSingleton(new Approvals.StandaloneApprovalDesk(state.Grants!, options.Time));
+            builder.Services.AddSingleton(sp => new Approvals.StandaloneApprovalDesk(sp.GetRequiredService<DecisionState>().Grants!, options.Time));
         }
+
+        if (options.AdminToken is { } adminToken)
+        {
+            builder.Services.AddSingleton(sp => new RevocationApi(sp.GetRequiredService<DecisionState>().TokenIds, sp.GetRequiredService<RevocationList>(), adminToken, options.Time, sp.GetRequiredService<ILogger<RevocationApi>>()));
+        }
+
         builder.Services.AddSingleton<DecisionTelemetry>();
         builder.Services.AddSingleton(new MeterCredential(options.MeterSecret));
         if (options.AuditPath is { } auditPath)
         {
             var signer = options.AuditSigner ?? throw new ArgumentException("AuditSigner is required when AuditPath is set", nameof(options));
+            if (signer.Purpose != Aegis.Policy.Signing.KeyPurpose.Audit)
+            {
+                // Checkpoints signed with another purpose's key would never verify (and would lend that key a second job).
+                throw new ArgumentException($"AuditSigner must be an audit key; key {signer.KeyId} is a {Aegis.Policy.Signing.KeyPurposes.Name(signer.Purpose)} key", nameof(options));
+            }
+
             builder.Services.AddSingleton(sp => AuditLog.Open(auditPath, signer, options.Time, sp.GetRequiredService<ILogger<AuditLog>>(), checkpointEvery: options.AuditCheckpointEvery));
         }
 
@@ -249,6 +285,7 @@ public static class DecisionServer
             Approvals.StandaloneApprovalsApi.Map(app);
         }
 
+        app.Services.GetService<RevocationApi>()?.Map(app);
         return app;
     }
 
@@ -263,6 +300,8 @@ public static class DecisionServer
             await jwks.RefreshAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Tokens are refused until the revocation list has been read once (it may hold any of them).
+        await app.Services.GetRequiredService<RevocationList>().RefreshAsync(cancellationToken).ConfigureAwait(false);
         app.Services.GetService<DirectoryBundleSource>()?.ScanOnce();
         if (app.Services.GetService<HttpBundleSource>() is { } poller)
         {

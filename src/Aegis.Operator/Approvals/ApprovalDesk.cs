@@ -19,6 +19,7 @@ namespace Aegis.Operator.Approvals;
 public sealed partial class ApprovalDesk(
     IKubernetes client,
     Func<JsonWebKeySet> keys,
+    TokenExpectations expected,
     ApprovalRules rules,
     OverrideTokens overrides,
     Func<IReadOnlyList<JsonObject>> cached,
@@ -187,7 +188,7 @@ public sealed partial class ApprovalDesk(
     {
         var header = request.Headers.Authorization.ToString();
         return header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            ? AgentTokens.Verify(header["Bearer ".Length..].Trim(), keys(), time.GetUtcNow()).Token
+            ? AgentTokens.Verify(header["Bearer ".Length..].Trim(), keys(), time.GetUtcNow(), expected).Token
             : null;
     }
 

@@ -26,9 +26,9 @@ public static class ApprovalFeature
             TimeProvider.System, sp.GetRequiredService<ILoggerFactory>(), () => sp.GetRequiredService<Leadership>().IsLeader));
         services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(ct => sp.GetRequiredService<ApprovalController>().RunAsync(options.Workers, ct)));
         // Read per request: agents' tokens verify against the keys published now, across rotations.
-        services.AddSingleton(sp => new ApprovalDesk(options.Client, () => OperatorHost.PublishedKeys(options.Signer),
+        services.AddSingleton(sp => new ApprovalDesk(options.Client, () => options.Keys.PublishedKeys, Tokens.TokenServiceOptions.Expectations(options.Tokens),
             new ApprovalRules(plural => sp.GetRequiredService<TenantController>().Snapshot(plural)),
-            new OverrideTokens(options.Signer, settings.Issuer, settings.OverrideLifetime),
+            new OverrideTokens(options.Keys.Tokens, settings.Issuer, options.Tokens?.Audience ?? Policy.Identity.AgentTokens.DefaultAudience, settings.OverrideLifetime),
             () => sp.GetRequiredService<ApprovalController>().Informer.Snapshot(),
             settings, TimeProvider.System, sp.GetRequiredService<ILogger<ApprovalDesk>>()));
         if (settings.SlackSigningSecret is { } secret)

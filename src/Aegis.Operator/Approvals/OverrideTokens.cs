@@ -9,7 +9,7 @@ namespace Aegis.Operator.Approvals;
 /// (jti from its uid, iat from decidedAt), so each fetch, on any replica, yields a token with the same jti, and
 /// the decision server's atomic jti consumption lets exactly one call through per approval.
 /// </summary>
-public sealed class OverrideTokens(ISigner signer, string issuer, TimeSpan lifetime)
+public sealed class OverrideTokens(ISigner signer, string issuer, string audience, TimeSpan lifetime)
 {
     /// <summary>The token, or null when its lifetime since the approval has passed.</summary>
     public async Task<(string Token, DateTimeOffset ExpiresAt)?> MintAsync(ApprovalRequest request, DateTimeOffset decidedAt, DateTimeOffset now, CancellationToken cancellationToken)
@@ -20,15 +20,22 @@ public sealed class OverrideTokens(ISigner signer, string issuer, TimeSpan lifet
             return null;
         }
 
-        var token = await AgentTokens.MintAsync(signer, issuer, request.Spec.Tenant, request.Spec.AgentId, null, [], decidedAt, lifetime,
-            new Dictionary<string, object>
+        // Signed with the token key (never the bundle key), for the decision servers' audience.
+        var token = await AgentTokens.MintAsync(signer, new TokenGrant
+        {
+            Issuer = issuer,
+            Audience = audience,
+            Tenant = request.Spec.Tenant,
+            AgentId = request.Spec.AgentId,
+            Extra = new Dictionary<string, object>
             {
                 ["use"] = "once",
                 ["tool"] = request.Spec.Tool,
                 ["args_digest"] = request.Spec.ArgsDigest,
                 ["jti"] = "approval-" + (request.Metadata.Uid ?? $"{request.Metadata.Namespace}-{request.Metadata.Name}"),
                 ["approval"] = $"{request.Metadata.Namespace}/{request.Metadata.Name}",
-            }, cancellationToken).ConfigureAwait(false);
+            },
+        }, decidedAt, lifetime, cancellationToken).ConfigureAwait(false);
         return (token, expires);
     }
 }

@@ -5,7 +5,6 @@ using Aegis.Operator.Injection;
 using Aegis.Operator.Keys;
 using Aegis.Operator.Publishing;
 using Aegis.Operator.Tokens;
-using Aegis.Policy.Signing;
 using k8s;
 
 namespace Aegis.Operator.Hosting;
@@ -19,10 +18,10 @@ public sealed record OperatorOptions
     public required string Namespace { get; init; }
 
     /// <summary>
-    /// Signs bundles and tokens: a local key, a <see cref="SigningKeyRing"/> (rotated, in a Secret) or a KMS signer.
-    /// Its public keys (<see cref="IPublishedKeys"/>, or a local key's JWK) are served at /.well-known/jwks.json.
+    /// The signing keys, one per purpose (bundles, tokens): local keys, <see cref="SigningKeyRing"/>s (rotated, in
+    /// Secrets) or KMS keys. Their public keys, each with its purpose, are served at /.well-known/jwks.json.
     /// </summary>
-    public required ISigner Signer { get; init; }
+    public required OperatorSigningKeys Keys { get; init; }
 
     /// <summary>This replica's name in the Lease (the pod name in a cluster).</summary>
     public required string Identity { get; init; }
@@ -37,6 +36,9 @@ public sealed record OperatorOptions
 
     /// <summary>Also publish each bundle to an object store (S3 or GCS; leader only).</summary>
     public ObjectStorePublisher? ObjectStore { get; init; }
+
+    /// <summary>The decision servers' token-id store (Redis): <c>POST /v1/revocations</c> writes to it; 503 without it.</summary>
+    public ITokenIdStore? Revocations { get; init; }
 
     /// <summary>Where decision servers count spend; when set, the leader copies it into AgentBudget status.</summary>
     public IBudgetStore? BudgetStore { get; init; }
@@ -111,10 +113,10 @@ public static class OperatorHost
         builder.Services.AddSingleton(sp =>
         {
             var leadership = sp.GetRequiredService<Leadership>();
-            var rotating = options.Signer as SigningKeyRing;
+            var rotating = options.Keys.Bundles as SigningKeyRing;
             var external = ExternalPublisher(options);
             var controller = new TenantController(options.Client,
-                new TenantReconciler(options.Signer, rotating is null ? catalog : new ResignOnRotation(catalog, rotating, rotating)), TimeProvider.System,
+                new TenantReconciler(options.Keys.Bundles, rotating is null ? catalog : new ResignOnRotation(catalog, rotating, rotating)), TimeProvider.System,
                 sp.GetRequiredService<ILoggerFactory>(), () => leadership.IsLeader, catalog,
                 rotating is null || external is null ? external : new ResignOnRotation(external, rotating, rotating));
             if (rotating is not null)
@@ -142,7 +144,7 @@ public static class OperatorHost
                 sp.GetRequiredService<BudgetStatusWriter>().RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
         }
 
-        if (options.Signer is SigningKeyRing ring)
+        foreach (var ring in options.Keys.Rings)
         {
             builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => ring.RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
         }
@@ -151,7 +153,7 @@ public static class OperatorHost
         {
             builder.Services.AddSingleton(sp => new TokenEndpoint(
                 new OrgKeyStore(options.Client, options.Namespace, tokens.SecretName, options.Time, sp.GetRequiredService<ILogger<OrgKeyStore>>()),
-                options.Signer, tokens, options.Time, sp.GetRequiredService<ILogger<TokenEndpoint>>()));
+                options.Keys.Tokens, tokens, options.Time, sp.GetRequiredService<ILogger<TokenEndpoint>>()));
         }
 
         if (options.DecisionTls is { } decisionTls)
@@ -178,8 +180,10 @@ public static class OperatorHost
             app.Services.GetRequiredService<TokenEndpoint>().Map(app);
         }
 
+        new RevocationEndpoint(options.Client, options.Revocations, options.Time, app.Services.GetRequiredService<ILogger<RevocationEndpoint>>()).Map(app);
+
         // Read per request: a rotating ring publishes a new key before it signs and drops old ones after their retention.
-        app.MapGet("/.well-known/jwks.json", () => Results.Text(PublishedKeys(options.Signer).ToJson(), "application/json"));
+        app.MapGet("/.well-known/jwks.json", () => Results.Text(options.Keys.PublishedKeys.ToJson(), "application/json"));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", (TenantController controller, IServiceProvider services) => !controller.HasSynced
             ? Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable)
@@ -188,14 +192,6 @@ public static class OperatorHost
             : Results.Text("ready\n"));
         return app;
     }
-
-    /// <summary>The keys verifiers should accept now (rotating signers publish the next and previous keys too).</summary>
-    internal static JsonWebKeySet PublishedKeys(ISigner signer) => signer switch
-    {
-        IPublishedKeys published => published.PublishedKeys,
-        LocalEd25519Signer local => new JsonWebKeySet([local.PublicJwk]),
-        _ => throw new InvalidOperationException($"signer {signer.GetType().Name} cannot say which public keys to publish"),
-    };
 
     /// <summary>Runs a long-lived loop as a hosted service, stopping it with the host.</summary>
     internal sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService

@@ -1,6 +1,7 @@
 using Amazon.KeyManagementService;
 using Amazon.KeyManagementService.Model;
 using Amazon.Runtime;
+using Aegis.Policy.Signing;
 
 namespace Aegis.Operator.Keys;
 
@@ -16,17 +17,20 @@ public sealed class AwsKmsSigner : KmsEd25519Signer
     private readonly IAmazonKeyManagementService _kms;
     private readonly string _keyId;
 
-    private AwsKmsSigner(IAmazonKeyManagementService kms, string keyId, byte[] publicKey)
-        : base(publicKey)
+    private AwsKmsSigner(IAmazonKeyManagementService kms, string keyId, byte[] publicKey, KeyPurpose purpose)
+        : base(publicKey, purpose)
     {
         _kms = kms;
         _keyId = keyId;
     }
 
-    protected override string Description => "AWS KMS key " + _keyId;
+    public override string Description => "AWS KMS key " + _keyId;
 
-    /// <summary>Reads the key's public half (and checks its spec) once; throws <see cref="KmsSigningException"/> when KMS refuses.</summary>
-    public static async Task<AwsKmsSigner> CreateAsync(IAmazonKeyManagementService kms, string keyId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads the key's public half (and checks its spec) once, to sign for <paramref name="purpose"/>; throws
+    /// <see cref="KmsSigningException"/> when KMS refuses.
+    /// </summary>
+    public static async Task<AwsKmsSigner> CreateAsync(IAmazonKeyManagementService kms, string keyId, KeyPurpose purpose, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(keyId);
         GetPublicKeyResponse response;
@@ -46,7 +50,7 @@ public sealed class AwsKmsSigner : KmsEd25519Signer
 
         try
         {
-            return new AwsKmsSigner(kms, keyId, Ed25519PublicKeys.FromSubjectPublicKeyInfo(response.PublicKey.ToArray()));
+            return new AwsKmsSigner(kms, keyId, Ed25519PublicKeys.FromSubjectPublicKeyInfo(response.PublicKey.ToArray()), purpose);
         }
         catch (FormatException e)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Aegis.Policy.Signing;
 using Google.Apis.Auth.OAuth2;
 
 namespace Aegis.Operator.Keys;
@@ -25,8 +26,8 @@ public sealed class GcpKmsSigner : KmsEd25519Signer
     private readonly string _keyVersion;
     private readonly ITokenAccess _credential;
 
-    private GcpKmsSigner(HttpClient http, Uri endpoint, string keyVersion, ITokenAccess credential, byte[] publicKey)
-        : base(publicKey)
+    private GcpKmsSigner(HttpClient http, Uri endpoint, string keyVersion, ITokenAccess credential, byte[] publicKey, KeyPurpose purpose)
+        : base(publicKey, purpose)
     {
         _http = http;
         _endpoint = endpoint;
@@ -34,13 +35,13 @@ public sealed class GcpKmsSigner : KmsEd25519Signer
         _credential = credential;
     }
 
-    protected override string Description => "Cloud KMS key version " + _keyVersion;
+    public override string Description => "Cloud KMS key version " + _keyVersion;
 
     /// <summary>
     /// Fetches and checks the public key of <paramref name="keyVersion"/>
     /// (<c>projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N</c>).
     /// </summary>
-    public static async Task<GcpKmsSigner> CreateAsync(HttpClient http, string keyVersion, ITokenAccess credential, Uri? endpoint = null, CancellationToken cancellationToken = default)
+    public static async Task<GcpKmsSigner> CreateAsync(HttpClient http, string keyVersion, ITokenAccess credential, KeyPurpose purpose, Uri? endpoint = null, CancellationToken cancellationToken = default)
     {
         if (!System.Text.RegularExpressions.Regex.IsMatch(keyVersion, "^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+/cryptoKeyVersions/[^/]+$"))
         {
@@ -63,7 +64,7 @@ public sealed class GcpKmsSigner : KmsEd25519Signer
 
         try
         {
-            return new GcpKmsSigner(http, endpoint, keyVersion, credential, Ed25519PublicKeys.FromPem(body.Pem));
+            return new GcpKmsSigner(http, endpoint, keyVersion, credential, Ed25519PublicKeys.FromPem(body.Pem), purpose);
         }
         catch (FormatException e)
         {

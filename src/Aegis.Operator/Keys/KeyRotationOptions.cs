@@ -5,8 +5,15 @@ namespace Aegis.Operator.Keys;
 /// <summary>How the operator's own signing keys (kept in a Secret) rotate; see docs/keys.md for the timeline.</summary>
 public sealed record KeyRotationOptions
 {
-    /// <summary>The Secret in the operator's namespace that holds the keys (data key <c>keys.json</c>).</summary>
+    /// <summary>
+    /// The prefix of the Secrets in the operator's namespace that hold the keys, one per purpose
+    /// (<see cref="SecretFor"/>; data key <c>keys.json</c>). A Secret of exactly this name is the single ring of
+    /// earlier versions, which the bundle ring adopts.
+    /// </summary>
     public string SecretName { get; init; } = "aegis-signing-keys";
+
+    /// <summary>The Secret of the <paramref name="purpose"/> ring: <c>{SecretName}-{purpose}</c>.</summary>
+    public string SecretFor(Aegis.Policy.Signing.KeyPurpose purpose) => $"{SecretName}-{Aegis.Policy.Signing.KeyPurposes.Name(purpose)}";
 
     /// <summary>How long a key signs before the next one is created.</summary>
     public TimeSpan RotationInterval { get; init; } = TimeSpan.FromDays(30);

@@ -8,14 +8,17 @@ namespace Aegis.Operator.Keys;
 /// </summary>
 public abstract class KmsEd25519Signer : ISigner, IPublishedKeys
 {
-    protected KmsEd25519Signer(byte[] publicKey)
+    protected KmsEd25519Signer(byte[] publicKey, KeyPurpose purpose)
     {
         PublicKey = publicKey;
-        PublicJwk = JsonWebKey.ForEd25519(publicKey);
+        Purpose = purpose;
+        PublicJwk = JsonWebKey.ForEd25519(publicKey, purpose);
         KeyId = PublicJwk.Kid!;
     }
 
     public string KeyId { get; }
+
+    public KeyPurpose Purpose { get; }
 
     public string Algorithm => "EdDSA";
 
@@ -33,7 +36,7 @@ public abstract class KmsEd25519Signer : ISigner, IPublishedKeys
     public JsonWebKeySet PublishedKeys => new([PublicJwk, .. PreviousKeys.Where(k => k.Kid != KeyId)]);
 
     /// <summary>The KMS key as people name it, for messages.</summary>
-    protected abstract string Description { get; }
+    public abstract string Description { get; }
 
     public async ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {

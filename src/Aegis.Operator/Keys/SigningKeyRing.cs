@@ -17,10 +17,11 @@ public sealed record StoredSigningKey(
     [property: JsonPropertyName("retireAt")] DateTimeOffset? RetireAt);
 
 /// <summary>
-/// The operator's local Ed25519 keys, kept in a Secret and rotated: a new key is published for
+/// The operator's local Ed25519 keys of one purpose, kept in a Secret of their own
+/// (<see cref="KeyRotationOptions.SecretFor"/>) and rotated: a new key is published for
 /// <see cref="KeyRotationOptions.PrePublication"/> before it signs, and a replaced key stays published for
 /// <see cref="KeyRotationOptions.Retention"/> after its successor starts. Every replica reads the Secret; only the
-/// leader writes it. Signs with the current key (bundles and tokens alike).
+/// leader writes it. One ring per purpose, so bundles and tokens never share a key and rotate independently.
 /// </summary>
 public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, IDisposable
 {
@@ -31,6 +32,8 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
     private readonly IKubernetes _client;
     private readonly string _namespace;
     private readonly KeyRotationOptions _options;
+    private readonly string _secretName;
+    private readonly string _purposeName;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
@@ -38,17 +41,22 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
     private IReadOnlyList<StoredSigningKey> _keys = [];
     private string? _lastCurrent;
 
-    private SigningKeyRing(IKubernetes client, string ns, KeyRotationOptions options, TimeProvider time, ILogger logger)
+    private SigningKeyRing(IKubernetes client, string ns, KeyPurpose purpose, KeyRotationOptions options, TimeProvider time, ILogger logger)
     {
         _client = client;
         _namespace = ns;
+        Purpose = purpose;
         _options = options;
+        _secretName = options.SecretFor(purpose);
+        _purposeName = purpose.Name();
         _time = time;
         _logger = logger;
     }
 
     /// <summary>Raised (from the refresh loop) when a different key starts signing: bundles must be re-signed.</summary>
     public event Action? CurrentChanged;
+
+    public KeyPurpose Purpose { get; }
 
     /// <summary>The keys as last read from the Secret.</summary>
     public IReadOnlyList<StoredSigningKey> Keys => Volatile.Read(ref _keys);
@@ -87,26 +95,32 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
         }
     }
 
-    /// <summary>Reads the ring from its Secret, creating the Secret with a first key (active at once) when there is none.</summary>
-    public static async Task<SigningKeyRing> LoadOrCreateAsync(IKubernetes client, string ns, KeyRotationOptions options, TimeProvider time, ILogger<SigningKeyRing> logger, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads the <paramref name="purpose"/> ring from its Secret, creating the Secret with a first key (active at once)
+    /// when there is none. The bundle ring adopts the keys of the single-ring Secret of earlier versions
+    /// (<see cref="KeyRotationOptions.SecretName"/> itself), so published bundles keep verifying across the upgrade.
+    /// </summary>
+    public static async Task<SigningKeyRing> LoadOrCreateAsync(IKubernetes client, string ns, KeyPurpose purpose, KeyRotationOptions options, TimeProvider time, ILogger<SigningKeyRing> logger, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var ring = new SigningKeyRing(client, ns, options, time, logger);
-        var secret = await ring.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var ring = new SigningKeyRing(client, ns, purpose, options, time, logger);
+        var secret = await ring.ReadAsync(ring._secretName, cancellationToken).ConfigureAwait(false);
         if (secret is null)
         {
-            var keys = Plan([], time.GetUtcNow(), options);
+            var legacy = purpose == KeyPurpose.Bundle ? await ring.ReadAsync(options.SecretName, cancellationToken).ConfigureAwait(false) : null;
+            var keys = legacy is null ? Plan([], time.GetUtcNow(), options) : ring.Parse(legacy, options.SecretName);
             try
             {
                 await client.CoreV1.CreateNamespacedSecretAsync(ring.ToSecret(keys, null), ns, cancellationToken: cancellationToken).ConfigureAwait(false);
-                LogCreated(logger, ns, options.SecretName, keys[0].Kid);
+                LogCreated(logger, ns, ring._secretName, ring._purposeName, keys[0].Kid, legacy is null ? "a new key" : $"the keys of {options.SecretName}");
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
             {
                 // Another replica created it first: use theirs.
             }
 
-            secret = await ring.ReadAsync(cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"Secret {ns}/{options.SecretName} vanished right after it was created");
+            secret = await ring.ReadAsync(ring._secretName, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException($"Secret {ns}/{ring._secretName} vanished right after it was created");
         }
 
         ring.Load(secret);
@@ -151,10 +165,10 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
     /// <summary>Re-reads the Secret; the leader also applies <see cref="Plan"/> and writes the result back.</summary>
     public async Task RefreshAsync(bool leader, CancellationToken cancellationToken = default)
     {
-        var secret = await ReadAsync(cancellationToken).ConfigureAwait(false);
+        var secret = await ReadAsync(_secretName, cancellationToken).ConfigureAwait(false);
         if (secret is null)
         {
-            LogMissing(_logger, _namespace, _options.SecretName);
+            LogMissing(_logger, _namespace, _secretName);
             return;
         }
 
@@ -166,10 +180,10 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
             {
                 try
                 {
-                    var written = await _client.CoreV1.ReplaceNamespacedSecretAsync(ToSecret(planned, secret.Metadata.ResourceVersion), _options.SecretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    var written = await _client.CoreV1.ReplaceNamespacedSecretAsync(ToSecret(planned, secret.Metadata.ResourceVersion), _secretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
                     foreach (var added in planned.Where(p => !Keys.Any(k => k.Kid == p.Kid)))
                     {
-                        LogPublished(_logger, added.Kid, added.ActiveFrom);
+                        LogPublished(_logger, _purposeName, added.Kid, added.ActiveFrom);
                     }
 
                     Load(written);
@@ -185,7 +199,7 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
         if (current != _lastCurrent)
         {
             _lastCurrent = current;
-            LogSwitched(_logger, current);
+            LogSwitched(_logger, current, _purposeName);
             CurrentChanged?.Invoke();
         }
     }
@@ -225,7 +239,8 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
 
     private static StoredSigningKey NewKey(DateTimeOffset now, DateTimeOffset activeFrom)
     {
-        using var signer = LocalEd25519Signer.Generate();
+        // A stored key has no purpose of its own: the ring (and its Secret) it lives in gives it one.
+        using var signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
         return new StoredSigningKey(signer.KeyId, signer.ExportPem(), now, activeFrom, null);
     }
 
@@ -235,11 +250,11 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
         {
             if (!_signers.TryGetValue(key.Kid, out var signer))
             {
-                signer = LocalEd25519Signer.FromPem(key.PrivateKeyPem);
+                signer = LocalEd25519Signer.FromPem(key.PrivateKeyPem, Purpose);
                 if (signer.KeyId != key.Kid)
                 {
                     signer.Dispose();
-                    throw new FormatException($"key {key.Kid} in Secret {_namespace}/{_options.SecretName}: its private key has thumbprint {signer.KeyId}");
+                    throw new FormatException($"key {key.Kid} in Secret {_namespace}/{_secretName}: its private key has thumbprint {signer.KeyId}");
                 }
 
                 _signers[key.Kid] = signer;
@@ -249,11 +264,11 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
         }
     }
 
-    private async Task<V1Secret?> ReadAsync(CancellationToken cancellationToken)
+    private async Task<V1Secret?> ReadAsync(string name, CancellationToken cancellationToken)
     {
         try
         {
-            return await _client.CoreV1.ReadNamespacedSecretAsync(_options.SecretName, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return await _client.CoreV1.ReadNamespacedSecretAsync(name, _namespace, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -263,19 +278,24 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
 
     private void Load(V1Secret secret)
     {
-        if (secret.Data is null || !secret.Data.TryGetValue(DataKey, out var bytes))
-        {
-            throw new FormatException($"Secret {_namespace}/{_options.SecretName} has no {DataKey}");
-        }
-
-        var keys = JsonSerializer.Deserialize<StoredKeys>(bytes, Json)?.Keys
-            ?? throw new FormatException($"Secret {_namespace}/{_options.SecretName}: {DataKey} has no \"keys\" array");
+        var keys = Parse(secret, _secretName);
         foreach (var key in keys)
         {
             SignerFor(key);
         }
 
         Volatile.Write(ref _keys, keys);
+    }
+
+    private List<StoredSigningKey> Parse(V1Secret secret, string name)
+    {
+        if (secret.Data is null || !secret.Data.TryGetValue(DataKey, out var bytes))
+        {
+            throw new FormatException($"Secret {_namespace}/{name} has no {DataKey}");
+        }
+
+        return JsonSerializer.Deserialize<StoredKeys>(bytes, Json)?.Keys
+            ?? throw new FormatException($"Secret {_namespace}/{name}: {DataKey} has no \"keys\" array");
     }
 
     private V1Secret ToSecret(IReadOnlyList<StoredSigningKey> keys, string? resourceVersion) => new()
@@ -285,24 +305,24 @@ public sealed partial class SigningKeyRing : IRotatingSigner, IPublishedKeys, ID
         Type = "Opaque",
         Metadata = new V1ObjectMeta
         {
-            Name = _options.SecretName,
+            Name = _secretName,
             NamespaceProperty = _namespace,
             ResourceVersion = resourceVersion,
-            Labels = new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "aegis-operator" },
+            Labels = new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "aegis-operator", ["aegis.dev/key-purpose"] = _purposeName },
         },
         Data = new Dictionary<string, byte[]> { [DataKey] = JsonSerializer.SerializeToUtf8Bytes(new StoredKeys([.. keys]), Json) },
     };
 
     private sealed record StoredKeys([property: JsonPropertyName("keys")] List<StoredSigningKey> Keys);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "created signing-key Secret {Namespace}/{Name} with key {Kid}")]
-    private static partial void LogCreated(ILogger logger, string @namespace, string name, string kid);
+    [LoggerMessage(Level = LogLevel.Information, Message = "created signing-key Secret {Namespace}/{Name} for {Purpose} keys with key {Kid} ({Source})")]
+    private static partial void LogCreated(ILogger logger, string @namespace, string name, string purpose, string kid, string source);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "published signing key {Kid}; it starts signing at {ActiveFrom:O}")]
-    private static partial void LogPublished(ILogger logger, string kid, DateTimeOffset activeFrom);
+    [LoggerMessage(Level = LogLevel.Information, Message = "published {Purpose} signing key {Kid}; it starts signing at {ActiveFrom:O}")]
+    private static partial void LogPublished(ILogger logger, string purpose, string kid, DateTimeOffset activeFrom);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "signing key {Kid} now signs bundles and tokens")]
-    private static partial void LogSwitched(ILogger logger, string kid);
+    [LoggerMessage(Level = LogLevel.Information, Message = "signing key {Kid} now signs {Purpose}s")]
+    private static partial void LogSwitched(ILogger logger, string kid, string purpose);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "signing-key Secret {Namespace}/{Name} is missing; keeping the keys in memory")]
     private static partial void LogMissing(ILogger logger, string @namespace, string name);

@@ -104,7 +104,15 @@ public sealed partial class TokenEndpoint(OrgKeyStore store, ISigner signer, Tok
         string token;
         try
         {
-            token = await AgentTokens.MintAsync(signer, options.Issuer, tenant, agentId, grant.Org, scopes, time.GetUtcNow(), lifetime, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+            token = await AgentTokens.MintAsync(signer, new TokenGrant
+            {
+                Issuer = options.Issuer,
+                Audience = options.Audience,
+                Tenant = tenant,
+                AgentId = agentId,
+                Org = grant.Org,
+                Scopes = scopes,
+            }, time.GetUtcNow(), lifetime, context.RequestAborted).ConfigureAwait(false);
         }
         catch (KmsSigningException e)
         {

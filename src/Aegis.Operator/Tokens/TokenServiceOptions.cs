@@ -8,8 +8,11 @@ public sealed record TokenServiceOptions
     /// <summary>The Secret in the operator's namespace holding the org keys' hashes and grants.</summary>
     public string SecretName { get; init; } = "aegis-org-keys";
 
-    /// <summary>The <c>iss</c> of minted tokens.</summary>
-    public string Issuer { get; init; } = "aegis-operator";
+    /// <summary>The <c>iss</c> of minted tokens; decision servers trust exactly this issuer (<c>--token-issuer</c>).</summary>
+    public string Issuer { get; init; } = AgentTokens.OperatorIssuer;
+
+    /// <summary>The <c>aud</c> of minted tokens: the decision servers' <c>--token-audience</c>.</summary>
+    public string Audience { get; init; } = AgentTokens.DefaultAudience;
 
     /// <summary>Lifetime of minted tokens, and the most a request may ask for (at most 15 minutes).</summary>
     public TimeSpan TokenLifetime { get; init; } = AgentToken.MaxLifetime;
@@ -21,4 +24,11 @@ public sealed record TokenServiceOptions
     public int PermitsPerClient { get; init; } = 120;
 
     public TimeSpan RateWindow { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>What the operator's own verifiers (the approvals desk) require of agent tokens: what the token service mints.</summary>
+    public static TokenExpectations Expectations(TokenServiceOptions? options) => new()
+    {
+        Issuer = options?.Issuer ?? AgentTokens.OperatorIssuer,
+        Audience = options?.Audience ?? AgentTokens.DefaultAudience,
+    };
 }

@@ -110,7 +110,7 @@ public static class AuditChain
                     return AuditVerification.Bad(lineNumber, seq, "checkpoint signature is malformed: " + error);
                 }
 
-                if (jws.KeyId is null || keys.FindEd25519(jws.KeyId) is not { } key || !jws.VerifyEd25519(key))
+                if (jws.KeyId is null || keys.Find(jws.KeyId, KeyPurpose.Audit).PublicKey is not { } key || !jws.VerifyEd25519(key))
                 {
                     return AuditVerification.Bad(lineNumber, seq, $"checkpoint signature does not verify (key \"{jws.KeyId}\")");
                 }

@@ -9,6 +9,9 @@ public static class BundleRejection
     public const string Malformed = "bundle_malformed";
     public const string NoSignature = "bundle_unsigned";
     public const string UnknownKid = "bundle_unknown_kid";
+
+    /// <summary>The bundle's kid is published for another purpose (a token or audit key), or for none.</summary>
+    public const string KeyPurposeMismatch = "bundle_" + KeyPurposes.Mismatch;
     public const string SignatureInvalid = "bundle_signature_invalid";
     public const string FileHashMismatch = "bundle_file_hash_mismatch";
     public const string FileNotSigned = "bundle_file_not_signed";
@@ -71,8 +74,13 @@ public sealed class BundleVerifier
             return BundleVerification.Fail(BundleRejection.UnknownKid, "the bundle signature names no key (kid)");
         }
 
-        var publicKey = _keys.FindEd25519(jws.KeyId);
-        if (publicKey is null)
+        var lookup = _keys.Find(jws.KeyId, KeyPurpose.Bundle);
+        if (lookup.Status == KeyLookupStatus.PurposeMismatch)
+        {
+            return BundleVerification.Fail(BundleRejection.KeyPurposeMismatch, "the bundle signature's " + lookup.Message);
+        }
+
+        if (lookup.PublicKey is not { } publicKey)
         {
             return BundleVerification.Fail(BundleRejection.UnknownKid, $"the bundle is signed with key \"{jws.KeyId}\", which is not in the JWKS");
         }

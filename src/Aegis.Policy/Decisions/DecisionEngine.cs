@@ -21,7 +21,7 @@ public static class DecisionEngine
             return context.Deny(DecisionReasons.TenantMismatch, $"input tenant \"{input.Tenant}\" is not the bundle's tenant \"{set.Tenant}\"");
         }
 
-        if (CheckRegion(set, input) is { } regionDenial)
+        if (CheckRegion(set, context) is { } regionDenial)
         {
             return context.Deny(regionDenial.Reason, regionDenial.Message);
         }
@@ -47,7 +47,7 @@ public static class DecisionEngine
         }
 
         var reason = enforced.Rule is null ? DecisionReasons.DefaultEffect : DecisionReasons.RuleMatched;
-        if (enforced.Rule is null && enforced.Effect != Effect.Deny && input.Request is { } target && ReservedHosts.IsReserved(HostPattern.SplitAuthority(target.Host).Host))
+        if (enforced.Rule is null && enforced.Effect != Effect.Deny && input.Request is { } target && context.Egress is { } normalised && ReservedHosts.IsReserved(normalised.Host))
         {
             return context.Result(Effect.Deny, DecisionReasons.EgressHostReserved, enforced.Policy, null,
                 $"\"{target.Host}\" is loopback, link-local, a metadata endpoint or the cluster API: only a rule that names it allows it, never a default", shadow);
@@ -98,18 +98,29 @@ public static class DecisionEngine
         }
 
         // Egress rules also match a ToolServer's host: one that may let traffic through keeps the tool visible.
+        EgressTarget? target = null;
         foreach (var index in set.EgressRules)
         {
             var (policyIndex, rule) = set.Rules[index];
             possible |= view.Selected[policyIndex] && set.Policies[policyIndex].Mode == PolicyMode.Enforce && rule.Effect != Effect.Deny
-                && EgressMatches(rule, via, tunnel: false);
+                && EgressMatches(rule, via, target ??= EgressTarget.Parse(via.Host, via.Path), tunnel: false);
         }
 
         return possible || view.DefaultEffect != Effect.Deny;
     }
 
-    private static (string Reason, string Message)? CheckRegion(PolicySet set, DecisionInput input)
+    /// <summary>
+    /// The destination checks that come before any rule: an egress target that cannot be normalised is denied (it
+    /// would otherwise be matched as sent), then the tenant's regions.
+    /// </summary>
+    private static (string Reason, string Message)? CheckRegion(PolicySet set, EvaluationContext context)
     {
+        var input = context.Input;
+        if (context.Egress is { Invalid: { } invalid } target)
+        {
+            return (invalid, target.Message!);
+        }
+
         if (set.InvalidRegions.Length > 0)
         {
             return (DecisionReasons.RegionConfigInvalid, $"TenantRegion {string.Join(", ", set.InvalidRegions)} could not be loaded; the tenant is denied until it is fixed");
@@ -130,12 +141,11 @@ public static class DecisionEngine
             return (DecisionReasons.RegionNotAllowed, $"region \"{input.Region}\" is not in the tenant's allowedRegions");
         }
 
-        if (input.Request is { } request && region.Hosts.Length > 0)
+        if (input.Request is { } request && context.Egress is { } egress && region.Hosts.Length > 0)
         {
-            var (host, port) = HostPattern.SplitAuthority(request.Host);
             foreach (var (pattern, hostRegion) in region.Hosts)
             {
-                if (!region.Allowed.Contains(hostRegion) && pattern.IsMatch(host, port))
+                if (!region.Allowed.Contains(hostRegion) && pattern.IsMatch(egress.Host, egress.Port))
                 {
                     return (DecisionReasons.EgressRegionNotAllowed, $"host \"{request.Host}\" is in region \"{hostRegion}\", which the tenant does not allow");
                 }
@@ -186,7 +196,7 @@ public static class DecisionEngine
                 continue;
             }
 
-            if (!toolMatched && !EgressMatches(rule, input.Request!, input.Tunnel))
+            if (!toolMatched && !EgressMatches(rule, input.Request!, context.Egress!, input.Tunnel))
             {
                 continue;
             }
@@ -266,7 +276,8 @@ public static class DecisionEngine
         return results;
     }
 
-    private static bool EgressMatches(CompiledRule rule, EgressRequest request, bool tunnel)
+    /// <summary>Matches the decision's one normalised <paramref name="target"/>, never the request as sent; a tunnel by its host alone.</summary>
+    private static bool EgressMatches(CompiledRule rule, EgressRequest request, EgressTarget target, bool tunnel)
     {
         // A tunnel's method and path are unknown: on a tunnel a rule matches by host alone.
         if (!tunnel && rule.Methods is not null && Array.IndexOf(rule.Methods, request.Method) < 0)
@@ -274,19 +285,14 @@ public static class DecisionEngine
             return false;
         }
 
-        if (!tunnel && rule.Paths is not null)
+        if (!tunnel && rule.Paths is not null && !rule.Paths.IsMatch(target.Path))
         {
-            var query = request.Path.IndexOf('?', StringComparison.Ordinal);
-            if (!rule.Paths.IsMatch(query < 0 ? request.Path : request.Path[..query]))
-            {
-                return false;
-            }
+            return false;
         }
 
-        var (host, port) = HostPattern.SplitAuthority(request.Host);
         foreach (var pattern in rule.Hosts!)
         {
-            if (pattern.IsMatch(host, port))
+            if (pattern.IsMatch(target.Host, target.Port))
             {
                 return true;
             }
@@ -390,9 +396,13 @@ public static class DecisionEngine
     private sealed class EvaluationContext(PolicySet set, DecisionInput input)
     {
         private DecisionScope? _scope;
+        private EgressTarget? _egress;
 
         public PolicySet Set { get; } = set;
         public DecisionInput Input { get; } = input;
+
+        /// <summary>The request's destination, normalised once per decision (null for a call without a request).</summary>
+        public EgressTarget? Egress => Input.Request is { } r ? _egress ??= EgressTarget.Parse(r.Host, r.Path) : null;
 
         public DecisionScope Scope => _scope ??= new DecisionScope(Input, Set);
 

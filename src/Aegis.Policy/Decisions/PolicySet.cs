@@ -256,30 +256,9 @@ public sealed class PolicySet
         }
 
         Redactor? redactor = null;
-        if (rule.Redact is { Count: > 0 } redact)
+        if (rule.Redact is { Count: > 0 } redact && !Redactor.TryCompile(redact, out redactor, out var redactError))
         {
-            var patterns = new List<RedactionPattern>();
-
-            // Built-in detectors run most specific first, so a phone pattern never eats a card number.
-            foreach (var name in Detectors.Names)
-            {
-                if (redact.FirstOrDefault(r => r.Detector == name) is { } d)
-                {
-                    patterns.Add(Detectors.Create(name, d.Replacement));
-                }
-            }
-
-            foreach (var r in redact.Where(r => r.Pattern is not null))
-            {
-                if (!Detectors.TryCreatePattern(r.Pattern!, r.Replacement, out var pattern, out var patternError))
-                {
-                    throw new PolicySetException($"{policyId}: {path}.redact: {patternError}");
-                }
-
-                patterns.Add(pattern);
-            }
-
-            redactor = new Redactor(patterns);
+            throw new PolicySetException($"{policyId}: {path}.redact: {redactError}");
         }
 
         var egress = rule.Match.Egress;

@@ -247,10 +247,27 @@ public static partial class ResourceValidator
 
     private static void ValidateRedaction(RedactionSpec redaction, string path, Action<string, string> error)
     {
-        if ((redaction.Detector is null) == (redaction.Pattern is null))
+        if ((redaction.Detector is null ? 0 : 1) + (redaction.Pattern is null ? 0 : 1) + (redaction.Headers is null ? 0 : 1) != 1)
         {
-            error(path, "must set exactly one of detector or pattern");
+            error(path, "must set exactly one of detector, pattern or headers");
             return;
+        }
+
+        if (redaction.Headers is { } headers)
+        {
+            if (headers.Count == 0)
+            {
+                error($"{path}.headers", "must list at least one header");
+            }
+
+            for (var i = 0; i < headers.Count; i++)
+            {
+                // The destination and Aegis's own credentials are not the rule's to rewrite.
+                if (!HeaderName().IsMatch(headers[i]) || headers[i] is "host" || headers[i].StartsWith(':') || headers[i].StartsWith("x-aegis-", StringComparison.Ordinal))
+                {
+                    error($"{path}.headers[{i}]", $"must be a lower-case header name other than host, pseudo-headers and x-aegis-*; got \"{headers[i]}\"");
+                }
+            }
         }
 
         if (redaction.Detector is { } detector && !Detectors.Exists(detector))
@@ -263,6 +280,9 @@ public static partial class ResourceValidator
             error($"{path}.pattern", patternError);
         }
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[a-z0-9!#$%&'*+.^_`|~-]+$")]
+    private static partial System.Text.RegularExpressions.Regex HeaderName();
 
     private static void ValidateBudget(AgentBudgetSpec spec, Action<string, string> error)
     {

@@ -3,8 +3,9 @@ using System.Globalization;
 namespace Aegis.Policy.Matching;
 
 /// <summary>
-/// An egress host pattern: a case-insensitive glob over the DNS name, with an optional port.
-/// "api.x.com:8443" matches that port only; without a port any port matches.
+/// An egress host pattern: a case-insensitive glob over the DNS name in its ASCII (IDNA) form without a trailing
+/// dot, with an optional port. "api.x.com:8443" matches that port only; without a port any port matches. Hosts are
+/// compared as <see cref="EgressTarget"/> normalises them.
 /// </summary>
 public sealed class HostPattern
 {
@@ -48,7 +49,13 @@ public sealed class HostPattern
             port = p;
         }
 
-        if (!Glob.TryCompile(hostPart, ignoreCase: true, out var glob, out var globError))
+        if (!EgressTarget.TryNormaliseHost(hostPart, out var normalised, out var hostError))
+        {
+            error = $"\"{pattern}\" {hostError}";
+            return false;
+        }
+
+        if (!Glob.TryCompile(normalised, ignoreCase: true, out var glob, out var globError))
         {
             error = $"\"{pattern}\" {globError}";
             return false;
@@ -63,7 +70,7 @@ public sealed class HostPattern
     public static HostPattern Compile(string pattern) =>
         TryCompile(pattern, out var result, out var error) ? result : throw new FormatException(error);
 
-    /// <summary>Whether the host (and port, when the pattern names one) matches.</summary>
+    /// <summary>Whether the host (normalised, as <see cref="EgressTarget.Host"/>) and port, when the pattern names one, match.</summary>
     public bool IsMatch(string host, int? port) => (_port is null || _port == port) && _host.IsMatch(host);
 
     /// <summary>Splits "host:port" (or "[v6]:port") from a request's authority.</summary>

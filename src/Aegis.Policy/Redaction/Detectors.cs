@@ -2,10 +2,16 @@ using System.Text.RegularExpressions;
 
 namespace Aegis.Policy.Redaction;
 
-/// <summary>A compiled redaction: a regex, an optional check on each match, and the replacement text.</summary>
+/// <summary>
+/// Decides whether one regex match really is what the detector looks for: <paramref name="text"/> is the folded
+/// text the match is in, <paramref name="key"/> the JSON object key (or header name) the text is the value of.
+/// </summary>
+public delegate bool MatchCheck(string text, Match match, string? key);
+
+/// <summary>A compiled redaction: a regex over folded text, an optional check on each match, and the replacement text.</summary>
 public sealed class RedactionPattern
 {
-    public RedactionPattern(string name, Regex regex, Func<string, Match, bool>? accept, string replacement)
+    public RedactionPattern(string name, Regex regex, MatchCheck? accept, string replacement)
     {
         Name = name;
         Regex = regex;
@@ -18,25 +24,31 @@ public sealed class RedactionPattern
 
     public Regex Regex { get; }
 
-    /// <summary>Second check on a match (Luhn, mod-97, ...); null accepts every match.</summary>
-    public Func<string, Match, bool>? Accept { get; }
+    /// <summary>Second check on a match (Luhn, mod-97, SSN context, ...); null accepts every match.</summary>
+    public MatchCheck? Accept { get; }
 
     public string Replacement { get; }
 }
 
-/// <summary>The built-in detectors. Every regex is non-backtracking, so no input can make matching hang.</summary>
+/// <summary>
+/// The built-in detectors. They run over <see cref="TextFold"/>ed text, so Unicode digits, full-width forms and
+/// invisible characters do not hide a value, and they accept the separators people write inside numbers (space, dot,
+/// dash, slash, underscore) when used consistently. Every regex is non-backtracking, so no input can make matching hang.
+/// </summary>
 public static class Detectors
 {
     /// <summary>Built-in detector names, in the order they are applied (most specific first).</summary>
     public static readonly string[] Names = ["credit_card", "iban", "us_ssn", "email", "phone"];
 
     private const RegexOptions Options = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
+    private const string Separator = "[ .\\-/_]";
 
-    private static readonly Dictionary<string, (Regex Regex, Func<string, Match, bool>? Accept)> Definitions = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, (Regex Regex, MatchCheck? Accept)> Definitions = new(StringComparer.Ordinal)
     {
-        ["credit_card"] = (new Regex(@"\b\d(?:[ -]?\d){12,18}\b", Options), static (_, m) => LuhnValid(m.ValueSpan)),
-        ["iban"] = (new Regex(@"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b", Options), static (_, m) => IbanValid(m.ValueSpan)),
-        ["us_ssn"] = (new Regex(@"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b", Options), static (_, m) => SsnValid(m.ValueSpan)),
+        // Contiguous 13-19 digits, or the printed groupings: 4-4-4-4(-3), and 4-6-5 / 4-6-4 (Amex, Diners).
+        ["credit_card"] = (new Regex($@"\b(?:[0-9]{{13,19}}|[0-9]{{4}}(?:{Separator}[0-9]{{4}}){{3}}(?:{Separator}[0-9]{{3}})?|[0-9]{{4}}{Separator}[0-9]{{6}}{Separator}[0-9]{{4,5}})\b", Options), CardValid),
+        ["iban"] = (new Regex(@"\b[A-Za-z]{2}[0-9]{2}(?:[ \-]?[A-Za-z0-9]{4}){2,7}(?:[ \-]?[A-Za-z0-9]{1,3})?\b", Options), static (_, m, _) => IbanValid(m.ValueSpan)),
+        ["us_ssn"] = (new Regex($@"\b[0-9]{{3}}{Separator}?[0-9]{{2}}{Separator}?[0-9]{{4}}\b", Options), SsnAccepted),
         ["email"] = (new Regex(@"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", Options), null),
         ["phone"] = (new Regex(@"(?:\+[0-9]{1,3}[ .-]?)?(?:\([0-9]{1,4}\)[ .-]?)?[0-9]{2,4}(?:[ .-]?[0-9]{2,4}){2,4}\b", Options), PhoneValid),
     };
@@ -82,7 +94,7 @@ public static class Detectors
         for (var i = text.Length - 1; i >= 0; i--)
         {
             var c = text[i];
-            if (c is ' ' or '-')
+            if (!char.IsAsciiDigit(c))
             {
                 continue;
             }
@@ -103,25 +115,25 @@ public static class Detectors
         return digits is >= 13 and <= 19 && sum % 10 == 0;
     }
 
-    /// <summary>ISO 13616 check: move the first four characters to the end, letters to numbers, mod 97 == 1.</summary>
+    /// <summary>ISO 13616 check: move the first four characters to the end, letters to numbers, mod 97 == 1 (case-insensitive).</summary>
     public static bool IbanValid(ReadOnlySpan<char> text)
     {
         Span<char> compact = stackalloc char[64];
         var n = 0;
         foreach (var c in text)
         {
-            if (c != ' ')
+            if (c is not (' ' or '-'))
             {
                 if (n == compact.Length)
                 {
                     return false;
                 }
 
-                compact[n++] = c;
+                compact[n++] = char.ToUpperInvariant(c);
             }
         }
 
-        if (n is < 15 or > 34)
+        if (n is < 15 or > 34 || !char.IsAsciiLetterUpper(compact[0]) || !char.IsAsciiLetterUpper(compact[1]))
         {
             return false;
         }
@@ -130,27 +142,135 @@ public static class Detectors
         for (var i = 0; i < n; i++)
         {
             var c = compact[(i + 4) % n];
-            if (char.IsAsciiDigit(c))
-            {
-                remainder = ((remainder * 10) + (c - '0')) % 97;
-            }
-            else
-            {
-                remainder = ((remainder * 100) + (c - 'A' + 10)) % 97;
-            }
+            remainder = char.IsAsciiDigit(c) ? ((remainder * 10) + (c - '0')) % 97 : ((remainder * 100) + (c - 'A' + 10)) % 97;
         }
 
         return remainder == 1;
     }
 
-    /// <summary>SSA rules: area not 000, 666 or 9xx; group not 00; serial not 0000.</summary>
+    /// <summary>SSA rules over the nine digits (separators ignored): area not 000, 666 or 9xx; group not 00; serial not 0000.</summary>
     public static bool SsnValid(ReadOnlySpan<char> text)
     {
-        var area = text[..3];
-        return area is not "000" and not "666" && area[0] != '9' && text.Slice(4, 2) is not "00" && text.Slice(7, 4) is not "0000";
+        Span<char> d = stackalloc char[9];
+        var n = 0;
+        foreach (var c in text)
+        {
+            if (char.IsAsciiDigit(c))
+            {
+                if (n == 9)
+                {
+                    return false;
+                }
+
+                d[n++] = c;
+            }
+        }
+
+        return n == 9 && d[..3] is not "000" and not "666" && d[0] != '9' && d.Slice(3, 2) is not "00" && d.Slice(5, 4) is not "0000";
     }
 
-    private static bool PhoneValid(string input, Match match)
+    /// <summary>
+    /// Whether <paramref name="key"/> or the words just before <paramref name="index"/> in <paramref name="text"/> say
+    /// this is about a social security number: "ssn", "social security", "ss#", "soc sec". Keys are split into words
+    /// (camelCase, snake_case, kebab-case), so <c>customerSsn</c> counts and <c>businessName</c> does not.
+    /// </summary>
+    public static bool InSsnContext(string? key, string text, int index)
+    {
+        if (key is not null && SsnWords(Words(TextFold.Fold(key).Text)))
+        {
+            return true;
+        }
+
+        var start = Math.Max(0, index - 40);
+        return SsnWords(Words(text[start..index])) || text.AsSpan(start, index - start).Contains("ss#", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static bool SsnWords(List<string> words)
+    {
+        for (var i = 0; i < words.Count; i++)
+        {
+            if (words[i] is "ssn" or "ssns"
+                || (i + 1 < words.Count && ((words[i] == "social" && words[i + 1] == "security") || (words[i] == "soc" && words[i + 1] == "sec"))))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static List<string> Words(string text)
+    {
+        var words = new List<string>();
+        var current = new System.Text.StringBuilder();
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            var boundary = !char.IsAsciiLetter(c) || (char.IsAsciiLetterUpper(c) && i > 0 && char.IsAsciiLetterLower(text[i - 1]));
+            if (boundary && current.Length > 0)
+            {
+                words.Add(current.ToString());
+                current.Clear();
+            }
+
+            if (char.IsAsciiLetter(c))
+            {
+                current.Append(char.ToLowerInvariant(c));
+            }
+        }
+
+        if (current.Length > 0)
+        {
+            words.Add(current.ToString());
+        }
+
+        return words;
+    }
+
+    private static bool CardValid(string text, Match match, string? key)
+    {
+        // Issuer ranges begin with 2-6 (Mastercard 2/5, Amex and Diners 3, Visa 4, Discover and UnionPay 6): a 13-digit
+        // millisecond timestamp (1...) or an id starting 0, 7-9 is not taken for a card.
+        var value = match.ValueSpan;
+        return value[0] is >= '2' and <= '6' && ConsistentSeparators(value) && LuhnValid(value);
+    }
+
+    private static bool SsnAccepted(string text, Match match, string? key)
+    {
+        var value = match.ValueSpan;
+        if (!SsnValid(value) || !ConsistentSeparators(value))
+        {
+            return false;
+        }
+
+        // Nine bare digits are an SSN only where the data says so; with separators the shape says it.
+        var separated = value.Length > 9;
+        return separated ? value.Length == 11 : InSsnContext(key, text, match.Index);
+    }
+
+    // Either no separators, or every separator is the same character (4111.1111.1111.1111, not 2024-01.15).
+    private static bool ConsistentSeparators(ReadOnlySpan<char> value)
+    {
+        var separator = '\0';
+        foreach (var c in value)
+        {
+            if (char.IsAsciiDigit(c))
+            {
+                continue;
+            }
+
+            if (separator != '\0' && c != separator)
+            {
+                return false;
+            }
+
+            separator = c;
+        }
+
+        return true;
+    }
+
+    private static bool PhoneValid(string input, Match match, string? key)
     {
         // Not glued to a preceding word or digit, 10–15 digits (E.164), and written like a phone number:
         // a leading '+' or separators. A bare run of digits is an id or a timestamp far more often.

@@ -117,8 +117,8 @@ public sealed class EscalationSpec
     public List<string> Approvers { get; set; } = [];
 }
 
-/// <summary>One redaction: a built-in detector or a custom pattern.</summary>
-[CelValidation("has(self.detector) != has(self.pattern)", "set exactly one of detector or pattern")]
+/// <summary>One redaction: a built-in detector, a custom pattern, or request headers to remove or replace.</summary>
+[CelValidation("[has(self.detector), has(self.pattern), has(self.headers)].exists_one(x, x)", "set exactly one of detector, pattern or headers")]
 public sealed class RedactionSpec
 {
     [Schema(Pattern = "^(credit_card|iban|us_ssn|email|phone)$", Description = "A built-in detector.")]
@@ -126,5 +126,11 @@ public sealed class RedactionSpec
 
     [Schema(Description = "A custom regular expression (non-backtracking: no backreferences or lookarounds).")]
     public string? Pattern { get; set; }
+
+    [Schema(MinItems = 1, ItemPattern = "^[a-z0-9!#$%&'*+.^_`|~-]+$",
+        Description = "Request headers (lower-case names) whose values are removed, or replaced by replacement when it is set. Detectors of the rule run over every other header.")]
+    public List<string>? Headers { get; set; }
+
+    [Schema(Description = "What a match (or a listed header's value) is replaced by; default [REDACTED:detector] or [REDACTED]; with headers and no replacement the header is removed.")]
     public string? Replacement { get; set; }
 }

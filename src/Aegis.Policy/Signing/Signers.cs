@@ -2,11 +2,14 @@ using NSec.Cryptography;
 
 namespace Aegis.Policy.Signing;
 
-/// <summary>Produces EdDSA signatures for bundles and tokens; local keys now, KMS-backed keys later.</summary>
+/// <summary>Produces EdDSA signatures with a key of one purpose: a local key, a rotating ring or a KMS key.</summary>
 public interface ISigner
 {
     /// <summary>The key id that verifiers look up in the JWKS.</summary>
     string KeyId { get; }
+
+    /// <summary>What this key signs; it is published with this purpose and refused for any other.</summary>
+    KeyPurpose Purpose { get; }
 
     /// <summary>The JWS algorithm name (always "EdDSA" for Aegis).</summary>
     string Algorithm { get; }
@@ -31,26 +34,32 @@ public sealed class LocalEd25519Signer : ISigner, IDisposable
     private static readonly SignatureAlgorithm Ed25519 = SignatureAlgorithm.Ed25519;
     private readonly Key _key;
 
-    private LocalEd25519Signer(Key key, string? keyId)
+    private LocalEd25519Signer(Key key, KeyPurpose purpose, string? keyId)
     {
         _key = key;
+        Purpose = purpose;
         PublicKey = key.PublicKey.Export(KeyBlobFormat.RawPublicKey);
-        KeyId = keyId ?? JsonWebKey.ForEd25519(PublicKey).Kid!;
+        KeyId = keyId ?? JsonWebKey.Thumbprint(Base64Url.Encode(PublicKey));
     }
 
     public string KeyId { get; }
+
+    public KeyPurpose Purpose { get; }
 
     public string Algorithm => "EdDSA";
 
     /// <summary>The raw 32-byte public key.</summary>
     public byte[] PublicKey { get; }
 
-    /// <summary>A fresh key.</summary>
-    public static LocalEd25519Signer Generate() =>
-        new(Key.Create(Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }), null);
+    /// <summary>A fresh key for <paramref name="purpose"/>.</summary>
+    public static LocalEd25519Signer Generate(KeyPurpose purpose) =>
+        new(Key.Create(Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport }), purpose, null);
 
-    /// <summary>Loads a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") Ed25519 key; the kid defaults to its JWK thumbprint.</summary>
-    public static LocalEd25519Signer FromPem(string pem, string? keyId = null)
+    /// <summary>
+    /// Loads a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----") Ed25519 key to sign for <paramref name="purpose"/> (a PEM
+    /// carries no purpose: the caller says what it is for); the kid defaults to its JWK thumbprint.
+    /// </summary>
+    public static LocalEd25519Signer FromPem(string pem, KeyPurpose purpose, string? keyId = null)
     {
         var parameters = new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport };
         if (!Key.TryImport(Ed25519, System.Text.Encoding.ASCII.GetBytes(pem.Trim()), KeyBlobFormat.PkixPrivateKeyText, out var key, parameters) || key is null)
@@ -58,14 +67,14 @@ public sealed class LocalEd25519Signer : ISigner, IDisposable
             throw new FormatException("not an Ed25519 private key in PKCS#8 PEM form (-----BEGIN PRIVATE KEY-----)");
         }
 
-        return new LocalEd25519Signer(key, keyId);
+        return new LocalEd25519Signer(key, purpose, keyId);
     }
 
     /// <summary>The private key as PKCS#8 PEM.</summary>
     public string ExportPem() => System.Text.Encoding.ASCII.GetString(_key.Export(KeyBlobFormat.PkixPrivateKeyText));
 
-    /// <summary>The public JWK for this key.</summary>
-    public JsonWebKey PublicJwk => JsonWebKey.ForEd25519(PublicKey, KeyId);
+    /// <summary>The public JWK for this key, with its purpose.</summary>
+    public JsonWebKey PublicJwk => JsonWebKey.ForEd25519(PublicKey, Purpose, KeyId);
 
     public ValueTask<byte[]> SignAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(Ed25519.Sign(_key, data.Span));

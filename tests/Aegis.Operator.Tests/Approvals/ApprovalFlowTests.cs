@@ -277,7 +277,7 @@ public class ApprovalFlowTests
             grant = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["token"]?.ToString();
             return grant is not null;
         }, "the override token");
-        var claims = AgentTokens.Verify(grant!, new JsonWebKeySet([h.Signer.PublicJwk]), DateTimeOffset.UtcNow).Token!;
+        var claims = AgentTokens.Verify(grant!, h.Keys.PublishedKeys, DateTimeOffset.UtcNow, Aegis.Operator.Tokens.TokenServiceOptions.Expectations(null)).Token!;
         Assert.Equal("once", claims.Use);
         Assert.True(claims.ExpiresAt - claims.IssuedAt <= TimeSpan.FromMinutes(10));
         return grant!;

@@ -6,6 +6,7 @@ using Aegis.Decision.Hosting;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.Operator.Approvals;
 using Aegis.Operator.Hosting;
+using Aegis.Operator.Keys;
 using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
 using Aegis.TestSupport;
@@ -60,7 +61,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
     public KubernetesTestServer Api { get; private set; } = null!;
     public Kubernetes Client { get; private set; } = null!;
     public SlackTestServer Slack { get; private set; } = null!;
-    public LocalEd25519Signer Signer { get; } = LocalEd25519Signer.Generate();
+    public OperatorSigningKeys Keys { get; } = OperatorSigningKeys.Generate();
     public WebApplication Operator { get; private set; } = null!;
     public HttpClient OperatorHttp { get; private set; } = null!;
     public RunningDecisionServer Decisions { get; private set; } = null!;
@@ -77,7 +78,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
         {
             Client = h.Client,
             Namespace = "aegis-system",
-            Signer = h.Signer,
+            Keys = h.Keys,
             Identity = "operator-0",
             HttpPort = 0,
             LeaseDuration = TimeSpan.FromSeconds(2),
@@ -127,7 +128,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
     }
 
     public Task<string> TokenAsync(string agent = "payments-bot") =>
-        AgentTokens.MintAsync(Signer, "test-token-service", "acme", agent, "acme-corp", ["pay"], DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5));
+        TestTokens.MintAsync(Keys.Tokens, "acme", agent);
 
     /// <summary>A CheckRequest as Envoy sends it for an MCP tools/call of <paramref name="tool"/> to its ToolServer.</summary>
     public static CheckRequest Check(string token, string tool, string args, string? overrideToken = null)
@@ -207,7 +208,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
             await Api.DisposeAsync();
         }
 
-        Signer.Dispose();
+        Keys.Dispose();
     }
 
     private sealed class DisposeAction(Action action) : IAsyncDisposable

@@ -33,7 +33,7 @@ public sealed class EnforcedWebhook : IAsyncLifetime
     private Kubernetes _client = null!;
     private WebApplication _app = null!;
     private HttpClient _http = null!;
-    private LocalEd25519Signer _signer = null!;
+    private Aegis.Operator.Keys.OperatorSigningKeys _keys = null!;
 
     public async ValueTask InitializeAsync()
     {
@@ -43,10 +43,10 @@ public sealed class EnforcedWebhook : IAsyncLifetime
         {
             Metadata = new V1ObjectMeta { Name = "agents", Labels = new Dictionary<string, string> { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" } },
         });
-        _signer = LocalEd25519Signer.Generate();
+        _keys = Aegis.Operator.Keys.OperatorSigningKeys.Generate();
         _app = OperatorHost.Build(new OperatorOptions
         {
-            Client = _client, Namespace = "aegis-system", Signer = _signer, Identity = "attacks", HttpPort = 0,
+            Client = _client, Namespace = "aegis-system", Keys = _keys, Identity = "attacks", HttpPort = 0,
             Webhook = new WebhookHostOptions { Port = 0, Tls = new WebhookTlsOptions { Namespace = "aegis-system" } },
             DecisionTls = new DecisionTlsOptions { Namespace = "aegis-system" },
         });
@@ -64,7 +64,7 @@ public sealed class EnforcedWebhook : IAsyncLifetime
         _http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-        _signer.Dispose();
+        _keys.Dispose();
         _client.Dispose();
         await _api.DisposeAsync();
     }

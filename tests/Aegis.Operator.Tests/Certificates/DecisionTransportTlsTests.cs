@@ -61,7 +61,7 @@ internal sealed class DecisionTlsServer : IAsyncDisposable
         await fixture.Rotator.ReconcileAsync(CancellationToken.None);
         await fixture.MountSecretAsync();
 
-        using var signer = LocalEd25519Signer.Generate();
+        using var signer = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
         var jwks = Path.Combine(fixture._dir.Path, "jwks.json");
         File.WriteAllText(jwks, new JsonWebKeySet([signer.PublicJwk]).ToJson());
         System.IO.Directory.CreateDirectory(Path.Combine(fixture._dir.Path, "bundles"));

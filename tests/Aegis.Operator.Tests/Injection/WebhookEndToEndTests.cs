@@ -30,10 +30,10 @@ public class WebhookEndToEndTests
             Metadata = new V1ObjectMeta { Name = "agents", Labels = new Dictionary<string, string> { [InjectionLabels.Inject] = "enabled", [InjectionLabels.Tenant] = "acme" } },
         });
         await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "later" } });
-        using var signer = LocalEd25519Signer.Generate();
+        using var keys = Aegis.Operator.Keys.OperatorSigningKeys.Generate();
         var app = OperatorHost.Build(new OperatorOptions
         {
-            Client = client, Namespace = "aegis-system", Signer = signer, Identity = "operator-0", HttpPort = 0,
+            Client = client, Namespace = "aegis-system", Keys = keys, Identity = "operator-0", HttpPort = 0,
             Webhook = new WebhookHostOptions { Port = 0, Tls = new WebhookTlsOptions { Namespace = "aegis-system" } },
             DecisionTls = new DecisionTlsOptions { Namespace = "aegis-system" },
         });

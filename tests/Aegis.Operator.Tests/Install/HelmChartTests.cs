@@ -184,8 +184,23 @@ public partial class HelmChartTests
         Assert.Contains($"- --signer={type}", op, StringComparison.Ordinal);
         Assert.Contains($"- --kms-key={key}", op, StringComparison.Ordinal);
         Assert.DoesNotContain("--key=", op, StringComparison.Ordinal);
-        Assert.DoesNotContain("signing-key", op, StringComparison.Ordinal);
-        Assert.DoesNotContain(docs, d => d.Kind == "Secret" && d.Text.Contains("signing-key.pem", StringComparison.Ordinal));
+
+        // Without a KMS token key, tokens are signed by a local token key (never by the KMS bundle key).
+        Assert.Contains("- --token-key=/etc/aegis/signing/token-key.pem", op, StringComparison.Ordinal);
+        var secret = docs.Single(d => d.Kind == "Secret" && d.Text.Contains("token-key.pem", StringComparison.Ordinal)).Text;
+        Assert.DoesNotContain("signing-key.pem", secret, StringComparison.Ordinal);
+
+        // With one, no local key is mounted or generated at all.
+        var tokenKey = key.Replace("k1", "k2", StringComparison.Ordinal).Replace("bundles", "tokens", StringComparison.Ordinal);
+        var tokenSet = set.Replace("KeyId=", "TokenKeyId=", StringComparison.Ordinal).Replace("gcpKmsKey=", "gcpKmsTokenKey=", StringComparison.Ordinal)
+            .Replace("k1", "k2", StringComparison.Ordinal).Replace("bundles", "tokens", StringComparison.Ordinal);
+        var both = await HelmAsync(helm, home, "template", "aegis", Chart, "-n", Namespace, "--set", "decision.tenants={acme}", "--set", "signer.type=" + type, "--set", set, "--set", tokenSet);
+        Assert.True(both.Exit == 0, both.Err);
+        var allKms = Documents(both.Out);
+        var kmsOnly = allKms.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-operator\n", StringComparison.Ordinal)).Text;
+        Assert.Contains($"- --kms-token-key={tokenKey}", kmsOnly, StringComparison.Ordinal);
+        Assert.DoesNotContain("signing-key", kmsOnly, StringComparison.Ordinal);
+        Assert.DoesNotContain(allKms, d => d.Kind == "Secret" && d.Text.Contains("-key.pem", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -226,9 +241,12 @@ public partial class HelmChartTests
                 """resources: ["approvalrequests"]|verbs: ["get", "list", "watch", "create", "delete"]""",
                 """resources: ["approvalrequests/status"]|verbs: ["patch"]""",
                 """resources: ["events"]|verbs: ["create"]""",
+                """resources: ["tokenreviews"]|verbs: ["create"]""",
+                """resources: ["subjectaccessreviews"]|verbs: ["create"]""",
                 """resources: ["namespaces"]|verbs: ["get", "list", "watch"]""",
                 """resources: ["mutatingwebhookconfigurations"]|verbs: ["create"]""",
                 """resources: ["mutatingwebhookconfigurations"]|resourceNames: ["aegis-sidecar-injector"]|verbs: ["get", "update"]""",
+                """resources: ["tokenrevocations"]|verbs: ["create"]""",
                 """resources: ["leases"]|verbs: ["create"]""",
                 """resources: ["leases"]|resourceNames: ["aegis-operator"]|verbs: ["get", "update"]""",
                 """resources: ["configmaps"]|verbs: ["get", "create", "update"]""",

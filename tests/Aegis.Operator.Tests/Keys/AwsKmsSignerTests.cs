@@ -1,4 +1,6 @@
 using Aegis.Operator.Keys;
+using Aegis.Policy.Signing;
+using Aegis.TestSupport;
 using Aegis.Policy.Identity;
 using Aegis.TestSupport.Kms;
 using Amazon.KeyManagementService;
@@ -19,10 +21,10 @@ public class AwsKmsSignerTests
         var (keyId, publicKey) = server.CreateKey();
         using var kms = Client(server);
 
-        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, TestContext.Current.CancellationToken);
+        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, KeyPurpose.Bundle, TestContext.Current.CancellationToken);
 
         Assert.Equal(publicKey, signer.PublicKey);
-        await KmsSignerAssertions.SignsVerifiableBundleAndTokenAsync(signer);
+        await KmsSignerAssertions.SignsVerifiableBundlesOnlyAsync(signer);
         Assert.Contains($"TrentService.Sign {keyId}", server.Requests);
     }
 
@@ -33,17 +35,18 @@ public class AwsKmsSignerTests
         var (oldId, _) = server.CreateKey();
         var (newId, _) = server.CreateKey();
         using var kms = Client(server);
-        var old = await AwsKmsSigner.CreateAsync(kms, oldId, TestContext.Current.CancellationToken);
-        var current = await AwsKmsSigner.CreateAsync(kms, newId, TestContext.Current.CancellationToken);
+        var old = await AwsKmsSigner.CreateAsync(kms, oldId, KeyPurpose.Token, TestContext.Current.CancellationToken);
+        var current = await AwsKmsSigner.CreateAsync(kms, newId, KeyPurpose.Token, TestContext.Current.CancellationToken);
         current.PreviousKeys = [old.PublicJwk];
         var now = DateTimeOffset.UtcNow;
 
-        var oldToken = await AgentTokens.MintAsync(old, "aegis-operator", "acme", "a", null, [], now, TimeSpan.FromMinutes(5), cancellationToken: TestContext.Current.CancellationToken);
-        var newToken = await AgentTokens.MintAsync(current, "aegis-operator", "acme", "a", null, [], now, TimeSpan.FromMinutes(5), cancellationToken: TestContext.Current.CancellationToken);
+        var oldToken = await TestTokens.MintAsync(old, "acme", "a", now: now);
+        var newToken = await TestTokens.MintAsync(current, "acme", "a", now: now);
 
-        Assert.Equal([current.KeyId, old.KeyId], current.PublishedKeys.Keys.Select(k => k.Kid));
-        Assert.Null(AgentTokens.Verify(oldToken, current.PublishedKeys, now).Reason);
-        Assert.Equal(current.KeyId, AgentTokens.Verify(newToken, current.PublishedKeys, now).Token!.KeyId);
+        var expected = Aegis.Operator.Tokens.TokenServiceOptions.Expectations(null);
+        Assert.Equal([(current.KeyId, "token"), (old.KeyId, "token")], current.PublishedKeys.Keys.Select(k => (k.Kid!, k.Purpose!)));
+        Assert.Null(AgentTokens.Verify(oldToken, current.PublishedKeys, now, expected).Reason);
+        Assert.Equal(current.KeyId, AgentTokens.Verify(newToken, current.PublishedKeys, now, expected).Token!.KeyId);
     }
 
     [Fact]
@@ -53,7 +56,7 @@ public class AwsKmsSignerTests
         var (keyId, _) = server.CreateKey();
         using var kms = Client(server, "not-the-secret");
 
-        var e = await Assert.ThrowsAsync<KmsSigningException>(() => AwsKmsSigner.CreateAsync(kms, keyId, TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<KmsSigningException>(() => AwsKmsSigner.CreateAsync(kms, keyId, KeyPurpose.Bundle, TestContext.Current.CancellationToken));
 
         Assert.Contains("InvalidSignatureException", e.Message, StringComparison.Ordinal);
         Assert.Empty(server.Requests);
@@ -65,7 +68,7 @@ public class AwsKmsSignerTests
         await using var server = await AwsKmsTestServer.StartAsync();
         var (keyId, _) = server.CreateKey(enabled: false);
         using var kms = Client(server);
-        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, TestContext.Current.CancellationToken);
+        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, KeyPurpose.Bundle, TestContext.Current.CancellationToken);
 
         var e = await Assert.ThrowsAsync<KmsSigningException>(async () => await signer.SignAsync("x"u8.ToArray(), TestContext.Current.CancellationToken));
 
@@ -78,7 +81,7 @@ public class AwsKmsSignerTests
         await using var server = await AwsKmsTestServer.StartAsync();
         using var kms = Client(server);
 
-        var e = await Assert.ThrowsAsync<KmsSigningException>(() => AwsKmsSigner.CreateAsync(kms, "no-such-key", TestContext.Current.CancellationToken));
+        var e = await Assert.ThrowsAsync<KmsSigningException>(() => AwsKmsSigner.CreateAsync(kms, "no-such-key", KeyPurpose.Bundle, TestContext.Current.CancellationToken));
 
         Assert.Contains("NotFoundException", e.Message, StringComparison.Ordinal);
     }
@@ -94,7 +97,7 @@ public class AwsKmsSignerTests
         }
 
         using var kms = new AmazonKeyManagementServiceClient();
-        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, TestContext.Current.CancellationToken);
-        await KmsSignerAssertions.SignsVerifiableBundleAndTokenAsync(signer);
+        var signer = await AwsKmsSigner.CreateAsync(kms, keyId, KeyPurpose.Bundle, TestContext.Current.CancellationToken);
+        await KmsSignerAssertions.SignsVerifiableBundlesOnlyAsync(signer);
     }
 }

@@ -1,4 +1,5 @@
 using Aegis.Operator.Keys;
+using Aegis.Policy.Signing;
 using Aegis.TestSupport.Kms;
 using Google.Apis.Auth.OAuth2;
 
@@ -20,10 +21,10 @@ public class GcpKmsSignerTests
         var (name, publicKey) = server.CreateKeyVersion();
         using var http = new HttpClient();
 
-        var signer = await GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken(server.AccessToken), new Uri(server.Url), TestContext.Current.CancellationToken);
+        var signer = await GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken(server.AccessToken), KeyPurpose.Bundle, new Uri(server.Url), TestContext.Current.CancellationToken);
 
         Assert.Equal(publicKey, signer.PublicKey);
-        await KmsSignerAssertions.SignsVerifiableBundleAndTokenAsync(signer);
+        await KmsSignerAssertions.SignsVerifiableBundlesOnlyAsync(signer);
     }
 
     [Fact]
@@ -34,7 +35,7 @@ public class GcpKmsSignerTests
         using var http = new HttpClient();
 
         var e = await Assert.ThrowsAsync<KmsSigningException>(() =>
-            GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken("stolen"), new Uri(server.Url), TestContext.Current.CancellationToken));
+            GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken("stolen"), KeyPurpose.Bundle, new Uri(server.Url), TestContext.Current.CancellationToken));
 
         Assert.Contains("HTTP 401 UNAUTHENTICATED", e.Message, StringComparison.Ordinal);
     }
@@ -45,7 +46,7 @@ public class GcpKmsSignerTests
         await using var server = await GcpKmsTestServer.StartAsync();
         var (name, _) = server.CreateKeyVersion();
         using var http = new HttpClient();
-        var signer = await GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken(server.AccessToken), new Uri(server.Url), TestContext.Current.CancellationToken);
+        var signer = await GcpKmsSigner.CreateAsync(http, name, GoogleCredential.FromAccessToken(server.AccessToken), KeyPurpose.Bundle, new Uri(server.Url), TestContext.Current.CancellationToken);
         server.CorruptSignatureCrc = true;
 
         var e = await Assert.ThrowsAsync<KmsSigningException>(async () => await signer.SignAsync("x"u8.ToArray(), TestContext.Current.CancellationToken));
@@ -59,7 +60,7 @@ public class GcpKmsSignerTests
         using var http = new HttpClient();
 
         var e = await Assert.ThrowsAsync<ArgumentException>(() =>
-            GcpKmsSigner.CreateAsync(http, "projects/p/cryptoKeys/k", GoogleCredential.FromAccessToken("t"), new Uri("http://127.0.0.1:1/"), TestContext.Current.CancellationToken));
+            GcpKmsSigner.CreateAsync(http, "projects/p/cryptoKeys/k", GoogleCredential.FromAccessToken("t"), KeyPurpose.Bundle, new Uri("http://127.0.0.1:1/"), TestContext.Current.CancellationToken));
 
         Assert.Contains("cryptoKeyVersions", e.Message, StringComparison.Ordinal);
     }
@@ -77,7 +78,7 @@ public class GcpKmsSignerTests
 
         using var http = new HttpClient();
         var credential = (await GoogleCredential.GetApplicationDefaultAsync(TestContext.Current.CancellationToken)).CreateScoped(GcpKmsSigner.Scope);
-        var signer = await GcpKmsSigner.CreateAsync(http, keyVersion, credential, cancellationToken: TestContext.Current.CancellationToken);
-        await KmsSignerAssertions.SignsVerifiableBundleAndTokenAsync(signer);
+        var signer = await GcpKmsSigner.CreateAsync(http, keyVersion, credential, KeyPurpose.Bundle, cancellationToken: TestContext.Current.CancellationToken);
+        await KmsSignerAssertions.SignsVerifiableBundlesOnlyAsync(signer);
     }
 }

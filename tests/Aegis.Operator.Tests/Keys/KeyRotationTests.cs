@@ -24,7 +24,7 @@ public class KeyRotationTests
     private const int TokensPerWorker = 15;
 
     [Fact]
-    public async Task Rotation_UnderLoad_OldAndNewKeyTokensVerifyDuringOverlapAndOldKeyIsRefusedAfter()
+    public async Task Rotation_PerPurposeUnderLoad_OldAndNewKeyTokensVerifyDuringOverlapAndOldKeyIsRefusedAfter()
     {
         var ct = TestContext.Current.CancellationToken;
         await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
@@ -37,7 +37,8 @@ public class KeyRotationTests
             Retention = TimeSpan.FromMinutes(16),
             RefreshInterval = TimeSpan.FromHours(1), // the test drives every refresh itself
         };
-        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", rotation, time, NullLogger<SigningKeyRing>.Instance, ct);
+        using var bundleRing = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Bundle, rotation, time, NullLogger<SigningKeyRing>.Instance, ct);
+        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, rotation, time, NullLogger<SigningKeyRing>.Instance, ct);
         var (orgKey, grant) = OrgKeys.Create("load", "acme-org", ["acme"], ["*"], ["tools:call"]);
         await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
         {
@@ -54,7 +55,7 @@ public class KeyRotationTests
         {
             Client = client,
             Namespace = "aegis-system",
-            Signer = ring,
+            Keys = new OperatorSigningKeys(bundleRing, ring),
             Identity = "operator-0",
             HttpPort = 0,
             Time = time,
@@ -72,22 +73,29 @@ public class KeyRotationTests
             // The decision server's side: its JWKS refreshed from the operator, and its token validator.
             var jwks = new HttpJwksSource(new Uri(baseUrl, "/.well-known/jwks.json"), http, TimeSpan.FromHours(1), NullLogger<HttpJwksSource>.Instance);
             Assert.True(await jwks.RefreshAsync(ct));
-            var validator = new TokenValidator(() => jwks.Current, time);
+            var revocations = new RevocationList(new Aegis.State.InMemoryTokenIdStore(time), time, NullLogger<RevocationList>.Instance) { MaxStaleness = Timeout.InfiniteTimeSpan };
+            Assert.True(await revocations.RefreshAsync(ct));
+            var validator = new TokenValidator(() => jwks.Current, TokenServiceOptions.Expectations(null), revocations, time);
             var oldKid = ring.KeyId;
+            var oldBundleKid = bundleRing.KeyId;
             var oldPem = Assert.Single(ring.Keys).PrivateKeyPem;
-            await Eventually.TrueAsync(async () => await BundleKidAsync(http) == oldKid, "the bundle signed by the first key");
+            Assert.NotEqual(oldKid, oldBundleKid);
+            await Eventually.TrueAsync(async () => await BundleKidAsync(http) == oldBundleKid, "the bundle signed by the first bundle key");
 
             // Due for rotation: the successor is published (and fetched by the decision server) but does not sign yet.
             time.Now += rotation.RotationInterval;
-            var beforeActivation = await LoadAsync(http, orgKey, validator, () => ring.RefreshAsync(leader: true, ct));
+            var beforeActivation = await LoadAsync(http, orgKey, validator, () => Task.WhenAll(ring.RefreshAsync(leader: true, ct), bundleRing.RefreshAsync(leader: true, ct)));
             var newKid = Assert.Single(ring.Keys, k => k.Kid != oldKid).Kid;
+            var newBundleKid = Assert.Single(bundleRing.Keys, k => k.Kid != oldBundleKid).Kid;
             Assert.True(await jwks.RefreshAsync(ct));
-            Assert.True(jwks.Current.ContainsKeyId(newKid));
+            Assert.True(jwks.Current.Publishes(newKid, KeyPurpose.Token));
+            Assert.True(jwks.Current.Publishes(newBundleKid, KeyPurpose.Bundle));
+            Assert.False(jwks.Current.Publishes(newBundleKid, KeyPurpose.Token));
             Assert.All(beforeActivation, t => Assert.Equal(oldKid, t.Kid));
 
             // The successor signs; tokens of both keys verify during the overlap.
             time.Now += rotation.PrePublication;
-            var afterActivation = await LoadAsync(http, orgKey, validator, () => ring.RefreshAsync(leader: true, ct));
+            var afterActivation = await LoadAsync(http, orgKey, validator, () => Task.WhenAll(ring.RefreshAsync(leader: true, ct), bundleRing.RefreshAsync(leader: true, ct)));
             Assert.Contains(afterActivation, t => t.Kid == newKid);
             foreach (var token in beforeActivation.Concat(afterActivation))
             {
@@ -96,20 +104,22 @@ public class KeyRotationTests
             }
 
             // Bundles are re-signed with the new key before the old one can go.
-            await Eventually.TrueAsync(async () => await BundleKidAsync(http) == newKid, "the bundle re-signed by the new key");
+            await Eventually.TrueAsync(async () => await BundleKidAsync(http) == newBundleKid, "the bundle re-signed by the new bundle key");
 
             // After the retention the old key leaves the JWKS; its tokens, and anything it might still sign, are refused.
             time.Now += rotation.Retention;
             await ring.RefreshAsync(leader: true, ct);
+            await bundleRing.RefreshAsync(leader: true, ct);
             Assert.True(await jwks.RefreshAsync(ct));
-            Assert.False(jwks.Current.ContainsKeyId(oldKid));
+            Assert.False(jwks.Current.Publishes(oldKid, KeyPurpose.Token));
+            Assert.False(jwks.Current.Publishes(oldBundleKid, KeyPurpose.Bundle));
             Assert.All(beforeActivation, t => Assert.NotNull(validator.Validate(t.Token).Reason));
-            var stored = await client.CoreV1.ReadNamespacedSecretAsync("aegis-signing-keys", "aegis-system", cancellationToken: ct);
+            var stored = await client.CoreV1.ReadNamespacedSecretAsync("aegis-signing-keys-token", "aegis-system", cancellationToken: ct);
             Assert.DoesNotContain(oldKid, System.Text.Encoding.UTF8.GetString(stored.Data[SigningKeyRing.DataKey]), StringComparison.Ordinal);
 
             // Someone holding the retired private key cannot mint a token that verifies.
-            using var leaked = LocalEd25519Signer.FromPem(oldPem);
-            var forged = await AgentTokens.MintAsync(leaked, "aegis-operator", "acme", "agent", "acme-org", ["tools:call"], time.GetUtcNow(), TimeSpan.FromMinutes(5), cancellationToken: ct);
+            using var leaked = LocalEd25519Signer.FromPem(oldPem, KeyPurpose.Token);
+            var forged = await TestTokens.MintAsync(leaked, "acme", "agent", now: time.GetUtcNow());
             Assert.Equal(TokenRejection.UnknownKid, validator.Validate(forged).Reason);
         }
         finally

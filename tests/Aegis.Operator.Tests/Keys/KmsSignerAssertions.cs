@@ -2,31 +2,34 @@ using Aegis.Operator.Keys;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
+using Aegis.TestSupport;
 
 namespace Aegis.Operator.Tests.Keys;
 
-/// <summary>What every signer must do: sign a bundle and a token that our verifiers accept with its published keys.</summary>
+/// <summary>What every bundle signer must do: sign bundles our verifier accepts with its published keys, and nothing else.</summary>
 internal static class KmsSignerAssertions
 {
-    public static async Task SignsVerifiableBundleAndTokenAsync<T>(T signer)
+    public static async Task SignsVerifiableBundlesOnlyAsync<T>(T signer)
         where T : ISigner, IPublishedKeys
     {
         var keys = signer.PublishedKeys;
-        Assert.Equal(signer.KeyId, Assert.Single(keys.Keys).Kid);
+        var published = Assert.Single(keys.Keys);
+        Assert.Equal((signer.KeyId, "bundle"), (published.Kid, published.Purpose));
 
         var bundle = await BundleArchive.SignAndPackAsync(BundleCompiler.Compile("acme", []), signer, TestContext.Current.CancellationToken);
         var verified = new BundleVerifier(keys).Verify(bundle, "acme");
         Assert.True(verified.IsValid, verified.Message);
         Assert.Equal(signer.KeyId, verified.Bundle!.KeyId);
 
+        // The same key under a token is refused by purpose (the minter would not even sign one).
         var now = DateTimeOffset.UtcNow;
-        var token = await AgentTokens.MintAsync(signer, "aegis-operator", "acme", "agent-1", "acme-org", ["tools:call"], now, TimeSpan.FromMinutes(5), cancellationToken: TestContext.Current.CancellationToken);
-        var check = AgentTokens.Verify(token, keys, now);
-        Assert.True(check.Token is not null, check.Message);
-        Assert.Equal(signer.KeyId, check.Token!.KeyId);
+        var claims = $$"""{"iss":"aegis-operator","aud":"aegis-decision","sub":"a","agent_id":"a","tenant":"acme","iat":{{now.ToUnixTimeSeconds()}},"exp":{{now.AddMinutes(5).ToUnixTimeSeconds()}},"jti":"j"}""";
+        var token = await CompactJws.SignAsync(System.Text.Encoding.UTF8.GetBytes(claims), signer, TestContext.Current.CancellationToken);
+        Assert.Equal(TokenRejection.KeyPurposeMismatch, AgentTokens.Verify(token, keys, now, TestKeys.Expected with { Issuer = "aegis-operator" }).Reason);
+        await Assert.ThrowsAsync<ArgumentException>(() => AgentTokens.MintAsync(signer, new TokenGrant { Issuer = "i", Audience = "a", Tenant = "t", AgentId = "a" }, now, TimeSpan.FromMinutes(1)));
 
-        // And a key that is not the signer's refuses it: the check is real.
-        using var other = LocalEd25519Signer.Generate();
-        Assert.Equal(TokenRejection.SignatureInvalid, AgentTokens.Verify(token, new JsonWebKeySet([other.PublicJwk with { Kid = signer.KeyId }]), now).Reason);
+        // And a key that is not the signer's refuses its bundle: the check is real.
+        using var other = LocalEd25519Signer.Generate(KeyPurpose.Bundle);
+        Assert.Equal(BundleRejection.SignatureInvalid, new BundleVerifier(new JsonWebKeySet([other.PublicJwk with { Kid = signer.KeyId }])).Verify(bundle).Reason);
     }
 }

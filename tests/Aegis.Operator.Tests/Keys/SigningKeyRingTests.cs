@@ -1,4 +1,5 @@
 using Aegis.Operator.Keys;
+using Aegis.Policy.Signing;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;
 using k8s;
@@ -54,8 +55,8 @@ public class SigningKeyRingTests
         using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
         var time = new ManualTime(T0);
 
-        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
-        using var replica = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var replica = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
 
         Assert.Single(api.Objects("", "secrets", "aegis-system"));
         Assert.Equal(ring.KeyId, replica.KeyId);
@@ -68,7 +69,7 @@ public class SigningKeyRingTests
         await using var api = await KubernetesTestServer.StartAsync();
         using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
         var time = new ManualTime(T0);
-        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var ring = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
         time.Now += TimeSpan.FromHours(2);
 
         await ring.RefreshAsync(leader: false, TestContext.Current.CancellationToken);
@@ -76,5 +77,51 @@ public class SigningKeyRingTests
 
         await ring.RefreshAsync(leader: true, TestContext.Current.CancellationToken);
         Assert.Equal(2, ring.Keys.Count);
+    }
+
+    [Fact]
+    public async Task LoadOrCreateAsync_OnePerPurpose_SeparateSecretsAndKeysThatNeverCross()
+    {
+        await using var api = await KubernetesTestServer.StartAsync();
+        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
+        var time = new ManualTime(T0);
+
+        using var bundles = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Bundle, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var tokens = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var keys = new OperatorSigningKeys(bundles, tokens);
+
+        Assert.Equal(["aegis-signing-keys-bundle", "aegis-signing-keys-token"], api.Objects("", "secrets", "aegis-system").Select(s => s["metadata"]!["name"]!.ToString()).Order());
+        Assert.NotEqual(bundles.KeyId, tokens.KeyId);
+        Assert.Equal(KeyLookupStatus.Found, keys.PublishedKeys.Find(bundles.KeyId, KeyPurpose.Bundle).Status);
+        Assert.Equal(KeyLookupStatus.PurposeMismatch, keys.PublishedKeys.Find(bundles.KeyId, KeyPurpose.Token).Status);
+        Assert.Equal(KeyLookupStatus.PurposeMismatch, keys.PublishedKeys.Find(tokens.KeyId, KeyPurpose.Bundle).Status);
+
+        // Rotating one purpose leaves the other alone.
+        time.Now += TimeSpan.FromHours(1);
+        await tokens.RefreshAsync(leader: true, TestContext.Current.CancellationToken);
+        Assert.Equal(2, tokens.Keys.Count);
+        Assert.Single(bundles.Keys);
+        Assert.Throws<ArgumentException>(() => new OperatorSigningKeys(tokens, bundles));
+    }
+
+    [Fact]
+    public async Task LoadOrCreateAsync_SingleRingSecretOfEarlierVersions_AdoptedAsTheBundleRingOnly()
+    {
+        await using var api = await KubernetesTestServer.StartAsync();
+        using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
+        var time = new ManualTime(T0);
+        var legacy = SigningKeyRing.Plan([], T0, Options);
+        await client.CoreV1.CreateNamespacedSecretAsync(new k8s.Models.V1Secret
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = "aegis-signing-keys" },
+            Data = new Dictionary<string, byte[]> { [SigningKeyRing.DataKey] = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { keys = legacy }) },
+        }, "aegis-system", cancellationToken: TestContext.Current.CancellationToken);
+
+        using var bundles = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Bundle, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+        using var tokens = await SigningKeyRing.LoadOrCreateAsync(client, "aegis-system", KeyPurpose.Token, Options, time, NullLogger<SigningKeyRing>.Instance, TestContext.Current.CancellationToken);
+
+        // Bundles signed before the upgrade keep verifying; tokens get a key the old one never was.
+        Assert.Equal(legacy[0].Kid, bundles.KeyId);
+        Assert.NotEqual(legacy[0].Kid, tokens.KeyId);
     }
 }

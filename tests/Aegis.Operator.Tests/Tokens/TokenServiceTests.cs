@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Aegis.Operator.Hosting;
+using Aegis.Operator.Keys;
 using Aegis.Operator.Tokens;
 using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
@@ -18,7 +19,7 @@ namespace Aegis.Operator.Tests.Tokens;
 public sealed class TokenServiceTests : IAsyncLifetime
 {
     private readonly CapturedLogs _logs = new();
-    private readonly LocalEd25519Signer _signer = LocalEd25519Signer.Generate();
+    private readonly OperatorSigningKeys _keys = OperatorSigningKeys.Generate();
     private KubernetesTestServer _api = null!;
     private Kubernetes _client = null!;
     private WebApplication _app = null!;
@@ -40,7 +41,7 @@ public sealed class TokenServiceTests : IAsyncLifetime
         {
             Client = _client,
             Namespace = "aegis-system",
-            Signer = _signer,
+            Keys = _keys,
             Identity = "operator-0",
             HttpPort = 0,
             Tokens = new TokenServiceOptions { PermitsPerKey = 5, PermitsPerClient = 1000 },
@@ -56,7 +57,7 @@ public sealed class TokenServiceTests : IAsyncLifetime
         await _app.DisposeAsync();
         _client.Dispose();
         await _api.DisposeAsync();
-        _signer.Dispose();
+        _keys.Dispose();
     }
 
     private async Task<HttpResponseMessage> RequestAsync(string key, object body)
@@ -74,7 +75,7 @@ public sealed class TokenServiceTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         var jwks = JsonWebKeySet.Parse(await _http.GetStringAsync("/.well-known/jwks.json", TestContext.Current.CancellationToken));
-        var check = AgentTokens.Verify(body.RootElement.GetProperty("access_token").GetString()!, jwks, DateTimeOffset.UtcNow);
+        var check = AgentTokens.Verify(body.RootElement.GetProperty("access_token").GetString()!, jwks, DateTimeOffset.UtcNow, TokenServiceOptions.Expectations(null));
         Assert.True(check.Token is not null, check.Message);
         Assert.Equal("acme", check.Token!.Tenant);
         Assert.Equal("billing-agent", check.Token.AgentId);
@@ -82,6 +83,11 @@ public sealed class TokenServiceTests : IAsyncLifetime
         Assert.Equal(["tools:read"], check.Token.Scopes);
         Assert.True(check.Token.ExpiresAt - check.Token.IssuedAt <= AgentToken.MaxLifetime);
         Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+
+        // Signed with the token key, which the JWKS publishes for tokens only; the bundle key is another key.
+        Assert.Equal(_keys.Tokens.KeyId, check.Token.KeyId);
+        Assert.Equal(("aegis-operator", "aegis-decision"), (check.Token.Issuer, check.Token.Audience));
+        Assert.Equal(KeyLookupStatus.PurposeMismatch, jwks.Find(_keys.Bundles.KeyId, KeyPurpose.Token).Status);
     }
 
     [Fact]

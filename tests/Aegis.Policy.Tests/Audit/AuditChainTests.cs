@@ -35,7 +35,7 @@ public class AuditChainTests
     [Fact]
     public async Task Verify_IntactLog_IsValidAndSignedThroughTheLastCheckpoint()
     {
-        var result = AuditChain.Verify(await LogAsync(TestKeys.Signer), TestKeys.Jwks);
+        var result = AuditChain.Verify(await LogAsync(TestKeys.AuditSigner), TestKeys.Jwks);
 
         Assert.True(result.Valid, result.Reason);
         Assert.Equal((27L, 22L, 2L), (result.Records, result.SignedThrough, result.Checkpoints));
@@ -58,7 +58,7 @@ public class AuditChainTests
     [MemberData(nameof(Tampering))]
     public async Task Verify_TamperedLog_NamesTheFirstBadRecord(string tampering, long record, string reason)
     {
-        var lines = await LogAsync(TestKeys.Signer);
+        var lines = await LogAsync(TestKeys.AuditSigner);
         switch (tampering)
         {
             case "edit record 5":

@@ -87,6 +87,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
             server.Register(doc);
         }
 
+        server.MapAuth(app);
         app.Map("/{**path}", (Delegate)server.HandleSafelyAsync);
         await app.StartAsync();
         server.Url = LoopbackPorts.BaseUrl(app);

@@ -1,11 +1,12 @@
 using System.Text.Json;
 using Aegis.Contracts.State;
+using Aegis.Decision.Tests;
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
 using Aegis.State;
 using Aegis.TestSupport;
 using Google.Protobuf;
 
-namespace Aegis.Decision.Tests.Attacks;
+namespace Aegis.Attacks;
 
 /// <summary>
 /// The attacks of the wire-decisions issue, each tried as a prompt-injected agent would, through the real decision
@@ -184,7 +185,7 @@ public class WireAttacks
         {
             Destination = new AttributeContext.Types.Peer
             {
-                Address = new Protos.Envoy.Config.Core.V3.Address { SocketAddress = new Protos.Envoy.Config.Core.V3.SocketAddress { Address = "198.51.100.7", PortValue = port } },
+                Address = new Aegis.Decision.Protos.Envoy.Config.Core.V3.Address { SocketAddress = new Aegis.Decision.Protos.Envoy.Config.Core.V3.SocketAddress { Address = "198.51.100.7", PortValue = port } },
                 Service = sni ?? "",
             },
             TlsSession = new AttributeContext.Types.TLSSession { Sni = sni ?? "" },
