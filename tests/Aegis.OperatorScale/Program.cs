@@ -85,7 +85,7 @@ while (complete.Count < tenants)
         using var response = await http.GetAsync($"/bundles/{tenant}");
         if (response.StatusCode == HttpStatusCode.OK
             && verifier.Verify(await response.Content.ReadAsByteArrayAsync(), tenant).Bundle is { } bundle
-            && bundle.Document.Policies.Count == perTenant)
+            && bundle.Data.Policies.Count == perTenant)
         {
             complete.Add(tenant);
             etags[tenant] = response.Headers.ETag!.Tag;

@@ -210,6 +210,9 @@ internal static class ServeCommand
     /// <summary>Compiles the manifests folder into signed bundles; a tenant with errors keeps its last good bundle.</summary>
     private sealed class ManifestCompiler(string manifests, string bundlesDir, LocalEd25519Signer signer, CliConsole console)
     {
+        // Bundle sequences only grow (decision servers refuse a lower one): the time in ms, or one more than the last.
+        private long _sequence;
+
         public async Task<IReadOnlyList<string>> CompileAsync(CancellationToken cancellationToken)
         {
             var load = ManifestLoader.LoadPaths([manifests]);
@@ -224,7 +227,8 @@ internal static class ServeCommand
                     continue;
                 }
 
-                var content = BundleCompiler.Compile(tenant, load.Objects);
+                _sequence = Math.Max(_sequence + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                var content = BundleCompiler.Compile(tenant, load.Objects).WithSequence(_sequence);
                 var archive = await BundleArchive.SignAndPackAsync(content, signer, cancellationToken).ConfigureAwait(false);
                 await AtomicFile.WriteAsync(Path.Combine(bundlesDir, tenant + ".tar.gz"), archive, cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"{tenant}\trevision {content.Revision}");

@@ -1,8 +1,8 @@
 using System.Net;
-using System.Text.Json.Nodes;
-using Aegis.Operator.Controllers;
+using Aegis.Operator.Caching;
 using k8s;
 using k8s.Autorest;
+using k8s.Models;
 
 namespace Aegis.Operator.Injection;
 
@@ -14,18 +14,16 @@ public interface INamespaceLabels
 }
 
 /// <summary>
-/// Namespace labels from an informer's cache (list and watch of Namespaces), with a GET for a namespace the cache
-/// has not seen yet (created a moment ago, or the cache still syncing), so an answer never waits for a watch.
+/// Namespace labels from the operator's shared cache (list and watch of Namespaces), with a GET for a namespace the
+/// cache has not seen yet (created a moment ago, or the cache still syncing), so an answer never waits for a watch.
 /// </summary>
-public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInformer informer) : INamespaceLabels
+public sealed class NamespaceLabelCache(IKubernetes client, ResourceInformer<V1Namespace> informer) : INamespaceLabels
 {
-    public CustomResourceInformer Informer => informer;
-
     public async ValueTask<IReadOnlyDictionary<string, string>?> GetAsync(string ns, CancellationToken cancellationToken)
     {
         if (informer.Get(null, ns) is { } cached)
         {
-            return LabelsOf(cached);
+            return cached.Metadata.Labels is { } known ? new Dictionary<string, string>(known, StringComparer.Ordinal) : new Dictionary<string, string>(StringComparer.Ordinal);
         }
 
         try
@@ -38,8 +36,4 @@ public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInform
             return null;
         }
     }
-
-    private static Dictionary<string, string> LabelsOf(JsonObject ns) =>
-        (ns["metadata"]?["labels"] as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.ToString() ?? "", StringComparer.Ordinal)
-        ?? new Dictionary<string, string>(StringComparer.Ordinal);
 }
