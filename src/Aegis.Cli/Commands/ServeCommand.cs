@@ -32,7 +32,8 @@ internal static class ServeCommand
         var otlp = new Option<string?>("--otlp-endpoint") { Description = "OTLP/HTTP endpoint for decision spans, such as http://localhost:4318" };
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
         var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals };
+        var caFile = new Option<FileInfo?>("--ca-file") { Description = "With --bundle-url: PEM CA bundle the operator's HTTPS is verified against (the mounted ConfigMap aegis-operator-ca), instead of the system store" };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, caFile };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -70,6 +71,12 @@ internal static class ServeCommand
                     return AegisCommand.BadInput;
                 }
 
+                if (parse.GetValue(caFile) is { Exists: false } missingCa)
+                {
+                    console.Error.WriteLine($"--ca-file: {missingCa.FullName} does not exist");
+                    return AegisCommand.BadInput;
+                }
+
                 await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
                 await using var polling = await DecisionServer.StartAsync(new DecisionServerOptions
                 {
@@ -83,6 +90,7 @@ internal static class ServeCommand
                     State = clusterRedis?.AsDecisionState(),
                     OtlpEndpoint = otlpEndpoint,
                     ApprovalsUrl = approvalsUrl,
+                    CaFile = parse.GetValue(caFile)?.FullName,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
                 try
