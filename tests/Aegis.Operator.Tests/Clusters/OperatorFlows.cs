@@ -168,7 +168,13 @@ public abstract class OperatorFlows(IClusterFixture cluster)
         var runA = a.RunAsync(stopA.Token);
         await Eventually.TrueAsync(() => a.IsLeader, "a leading", TimeSpan.FromSeconds(10));
         var runB = b.RunAsync(stopB.Token);
-        await Task.Delay(1000);
+
+        // a renews twice more (b retries as often): b has had its tries, and the Lease stays a's.
+        async Task<DateTime?> RenewedAt() => (await Client.CoordinationV1.ReadNamespacedLeaseAsync("aegis-operator", ns)).Spec.RenewTime;
+        var renewed = await RenewedAt();
+        await Eventually.TrueAsync(async () => await RenewedAt() != renewed, "a renewed once", TimeSpan.FromSeconds(10));
+        renewed = await RenewedAt();
+        await Eventually.TrueAsync(async () => await RenewedAt() != renewed, "a renewed twice", TimeSpan.FromSeconds(10));
         Assert.False(b.IsLeader);
 
         // a crashes (stops renewing, never releases): b leads once the lease has expired, not before.

@@ -103,6 +103,7 @@ public sealed partial class KubernetesTestServer
         switch (method)
         {
             case "GET":
+                Count("get", type);
                 lock (_lock)
                 {
                     return _objects.TryGetValue(key, out var found) ? Results.Json(found) : NotFound(type, name);
