@@ -13,16 +13,18 @@ namespace Aegis.Cli.Tests;
 /// </summary>
 public sealed class OperatorShutdownTests : IAsyncLifetime
 {
-    private KubernetesTestServer _api = null!;
-    private Kubernetes _client = null!;
+    private TestCluster _cluster = null!;
+
+    private KubernetesTestServer Api => _cluster.Server;
+
+    private Kubernetes Client => _cluster.Client;
     private TempDirectory _dir = null!;
     private string _kubeconfig = "";
     private string _key = "";
 
     public async ValueTask InitializeAsync()
     {
-        _api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
-        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+        _cluster = await TestCluster.StartAsync();
         _dir = new TempDirectory();
         await CliRun.RunAsync("keys", "generate", "--out", _dir.Path);
         _key = Path.Combine(_dir.Path, "signing-key.pem");
@@ -32,7 +34,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
             clusters:
               - name: test
                 cluster:
-                  server: "{_api.Url}"
+                  server: "{Api.Url}"
             users:
               - name: test
                 user:
@@ -48,8 +50,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        _client.Dispose();
-        await _api.DisposeAsync();
+        await _cluster.DisposeAsync();
         _dir.Dispose();
     }
 
@@ -75,7 +76,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
             }
         }, "the operator ready", TimeSpan.FromSeconds(60));
 
-    private string? Holder() => _api.Objects("coordination.k8s.io", "leases", "aegis-system").SingleOrDefault()?["spec"]?["holderIdentity"]?.ToString();
+    private string? Holder() => Api.Objects("coordination.k8s.io", "leases", "aegis-system").SingleOrDefault()?["spec"]?["holderIdentity"]?.ToString();
 
     [Theory]
     [InlineData(CliProcess.SigTerm)]
@@ -100,7 +101,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
     [Fact]
     public async Task SigTerm_Leader_StandbyLeadsLongBeforeTheLeaseWouldHaveExpired()
     {
-        await _client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "fin", Labels = new Dictionary<string, string> { ["aegis.dev/tenant"] = "acme" } } });
+        await Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "fin", Labels = new Dictionary<string, string> { ["aegis.dev/tenant"] = "acme" } } });
         var (leader, leaderHttp) = Operator("operator-a");
         using var _ = leader;
         using var __ = leaderHttp;
@@ -123,7 +124,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
         Assert.True(handover < TimeSpan.FromSeconds(15), $"the standby took {handover.TotalSeconds:F1} s: the lease was not handed back");
 
         // The new leader does the leader's work: it sequences and serves a bundle for a new policy.
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new
+        await Client.CustomObjects.CreateNamespacedCustomObjectAsync(new
         {
             apiVersion = "aegis.dev/v1alpha1", kind = "AgentPolicy", metadata = new { name = "pay", @namespace = "fin" },
             spec = new { tenant = "acme", rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, effect = "allow" } } },

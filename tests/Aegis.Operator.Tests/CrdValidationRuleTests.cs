@@ -13,19 +13,20 @@ namespace Aegis.Operator.Tests;
 /// </summary>
 public sealed class CrdValidationRuleTests : IAsyncLifetime
 {
-    private KubernetesTestServer _api = null!;
-    private Kubernetes _client = null!;
+    private TestCluster _cluster = null!;
+
+    private KubernetesTestServer Api => _cluster.Server;
+
+    private Kubernetes Client => _cluster.Client;
 
     public async ValueTask InitializeAsync()
     {
-        _api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
-        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+        _cluster = await TestCluster.StartAsync();
     }
 
     public async ValueTask DisposeAsync()
     {
-        _client.Dispose();
-        await _api.DisposeAsync();
+        await _cluster.DisposeAsync();
     }
 
     private const string Rule = "{ name: r, match: { tools: [x] }, effect: allow }";
@@ -78,10 +79,10 @@ public sealed class CrdValidationRuleTests : IAsyncLifetime
     [MemberData(nameof(Violations))]
     public async Task Create_ViolatesTheRule_422WithTheRulesExactMessage(string plural, string spec, string expected)
     {
-        var message = await RefusedAsync(() => _client.CustomObjects.CreateNamespacedCustomObjectAsync(Object(plural, "bad", spec), "aegis.dev", "v1alpha1", "fin", plural));
+        var message = await RefusedAsync(() => Client.CustomObjects.CreateNamespacedCustomObjectAsync(Object(plural, "bad", spec), "aegis.dev", "v1alpha1", "fin", plural));
 
         Assert.Equal($"{Kinds[plural]}.aegis.dev \"bad\" is invalid: {expected}", message);
-        Assert.Empty(_api.Objects("aegis.dev", plural, "fin"));
+        Assert.Empty(Api.Objects("aegis.dev", plural, "fin"));
     }
 
     [Theory]
@@ -94,23 +95,23 @@ public sealed class CrdValidationRuleTests : IAsyncLifetime
             "agentpolicies" => $"{{ tenant: acme, rules: [{Rule}] }}",
             _ => "{ tenant: acme, protocol: openai, url: \"https://api.openai.com/v1\" }",
         };
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(Object(plural, "obj", good), "aegis.dev", "v1alpha1", "fin", plural);
-        var stored = _api.Objects("aegis.dev", plural, "fin").Single();
+        await Client.CustomObjects.CreateNamespacedCustomObjectAsync(Object(plural, "obj", good), "aegis.dev", "v1alpha1", "fin", plural);
+        var stored = Api.Objects("aegis.dev", plural, "fin").Single();
         var replacement = Object(plural, "obj", spec);
         replacement["metadata"]!["resourceVersion"] = stored["metadata"]!["resourceVersion"]!.ToString();
 
-        var message = await RefusedAsync(() => _client.CustomObjects.ReplaceNamespacedCustomObjectAsync(replacement, "aegis.dev", "v1alpha1", "fin", plural, "obj"));
+        var message = await RefusedAsync(() => Client.CustomObjects.ReplaceNamespacedCustomObjectAsync(replacement, "aegis.dev", "v1alpha1", "fin", plural, "obj"));
 
         Assert.Equal($"{Kinds[plural]}.aegis.dev \"obj\" is invalid: {expected}", message);
-        Assert.True(JsonNode.DeepEquals(stored, _api.Objects("aegis.dev", plural, "fin").Single()));
+        Assert.True(JsonNode.DeepEquals(stored, Api.Objects("aegis.dev", plural, "fin").Single()));
     }
 
     [Fact]
     public async Task Patch_BreaksARule_422WithItsMessage()
     {
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(Object("agentpolicies", "p", $"{{ tenant: acme, rules: [{Rule}] }}"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
+        await Client.CustomObjects.CreateNamespacedCustomObjectAsync(Object("agentpolicies", "p", $"{{ tenant: acme, rules: [{Rule}] }}"), "aegis.dev", "v1alpha1", "fin", "agentpolicies");
 
-        var message = await RefusedAsync(() => _client.CustomObjects.PatchNamespacedCustomObjectAsync(
+        var message = await RefusedAsync(() => Client.CustomObjects.PatchNamespacedCustomObjectAsync(
             new k8s.Models.V1Patch("""{"spec":{"rules":[{"name":"r","match":{"tools":["x"]},"effect":"approval_needed"}]}}""", k8s.Models.V1Patch.PatchType.MergePatch),
             "aegis.dev", "v1alpha1", "fin", "agentpolicies", "p"));
 
@@ -121,9 +122,9 @@ public sealed class CrdValidationRuleTests : IAsyncLifetime
     public async Task Create_DefaultedFieldSatisfiesTheRule_IsAccepted()
     {
         // onExhausted defaults to deny before the rules run, so a budget that omits it passes "throttle is required...".
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(Object("agentbudgets", "ok", "{ tenant: acme, daily: \"1.00\" }"), "aegis.dev", "v1alpha1", "fin", "agentbudgets");
+        await Client.CustomObjects.CreateNamespacedCustomObjectAsync(Object("agentbudgets", "ok", "{ tenant: acme, daily: \"1.00\" }"), "aegis.dev", "v1alpha1", "fin", "agentbudgets");
 
-        Assert.Equal("deny", _api.Objects("aegis.dev", "agentbudgets", "fin").Single()["spec"]!["onExhausted"]!.ToString());
+        Assert.Equal("deny", Api.Objects("aegis.dev", "agentbudgets", "fin").Single()["spec"]!["onExhausted"]!.ToString());
     }
 
     [Fact]

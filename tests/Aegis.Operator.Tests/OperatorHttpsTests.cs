@@ -11,25 +11,27 @@ namespace Aegis.Operator.Tests;
 /// <summary>The operator's :8080 over HTTPS from its own CA, and decision servers that trust that CA alone (<c>--ca-file</c>).</summary>
 public sealed class OperatorHttpsTests : IAsyncLifetime
 {
-    private KubernetesTestServer _api = null!;
-    private Kubernetes _client = null!;
+    private TestCluster _cluster = null!;
+
+    private KubernetesTestServer Api => _cluster.Server;
+
+    private Kubernetes Client => _cluster.Client;
     private OperatorUnderTest _operator = null!;
     private TempDirectory _dir = null!;
 
     public async ValueTask InitializeAsync()
     {
-        _api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
-        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+        _cluster = await TestCluster.StartAsync();
         _dir = new TempDirectory();
-        await OperatorUnderTest.CreateNamespaceAsync(_client, "fin", "acme");
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new
+        await OperatorUnderTest.CreateNamespaceAsync(Client, "fin", "acme");
+        await Client.CustomObjects.CreateNamespacedCustomObjectAsync(new
         {
             apiVersion = "aegis.dev/v1alpha1", kind = "AgentPolicy", metadata = new { name = "pay", @namespace = "fin" },
             spec = new { tenant = "acme", rules = new[] { new { name = "r", match = new { tools = new[] { "x" } }, effect = "allow" } } },
         }, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
 
         // "localhost" as the Service name, so the certificate names the host the test dials.
-        _operator = await OperatorUnderTest.StartAsync(_client, configure: o => o with
+        _operator = await OperatorUnderTest.StartAsync(Client, configure: o => o with
         {
             Webhook = new WebhookHostOptions { Port = 0, Tls = new WebhookTlsOptions { Namespace = "aegis-system" } },
             Https = new OperatorHttpsOptions { Namespace = "aegis-system", ServiceName = "localhost" },
@@ -41,8 +43,7 @@ public sealed class OperatorHttpsTests : IAsyncLifetime
     {
         await _operator.DisposeAsync();
         _dir.Dispose();
-        _client.Dispose();
-        await _api.DisposeAsync();
+        await _cluster.DisposeAsync();
     }
 
     private string BundleUrl => $"https://localhost:{LoopbackPorts.BoundPort(_operator.App, "https")}/bundles/{{tenant}}";
@@ -50,8 +51,8 @@ public sealed class OperatorHttpsTests : IAsyncLifetime
     [Fact]
     public async Task DecisionServer_TrustingThePublishedCa_FetchesBundlesAndKeysOverHttps()
     {
-        await Eventually.TrueAsync(() => _api.Objects("", "configmaps", "aegis-system").Any(m => m["metadata"]!["name"]!.ToString() == "aegis-operator-ca"), "the CA published");
-        var ca = _api.Objects("", "configmaps", "aegis-system").Single(m => m["metadata"]!["name"]!.ToString() == "aegis-operator-ca")["data"]!["ca.crt"]!.ToString();
+        await Eventually.TrueAsync(() => Api.Objects("", "configmaps", "aegis-system").Any(m => m["metadata"]!["name"]!.ToString() == "aegis-operator-ca"), "the CA published");
+        var ca = Api.Objects("", "configmaps", "aegis-system").Single(m => m["metadata"]!["name"]!.ToString() == "aegis-operator-ca")["data"]!["ca.crt"]!.ToString();
 
         await using var server = await DecisionServer.StartAsync(new DecisionServerOptions
         {

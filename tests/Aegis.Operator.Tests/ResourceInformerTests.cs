@@ -11,8 +11,11 @@ namespace Aegis.Operator.Tests;
 /// <summary>The typed informer against the in-process API server: one list, one watch, 410 handling, indexes and copies.</summary>
 public sealed class ResourceInformerTests : IAsyncLifetime
 {
-    private KubernetesTestServer _api = null!;
-    private Kubernetes _client = null!;
+    private TestCluster _cluster = null!;
+
+    private KubernetesTestServer Api => _cluster.Server;
+
+    private Kubernetes Client => _cluster.Client;
     private InformerCache _cache = null!;
     private CancellationTokenSource _stop = null!;
     private Task _running = null!;
@@ -21,10 +24,9 @@ public sealed class ResourceInformerTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
-        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _api.Url });
+        _cluster = await TestCluster.StartAsync();
         _cache = new InformerCache(TimeProvider.System, NullLoggerFactory.Instance);
-        _cache.AddAegis<AgentPolicy>(_client, "agentpolicies");
+        _cache.AddAegis<AgentPolicy>(Client, "agentpolicies");
         _stop = new CancellationTokenSource();
     }
 
@@ -39,8 +41,7 @@ public sealed class ResourceInformerTests : IAsyncLifetime
         await _stop.CancelAsync();
         await _running;
         _stop.Dispose();
-        _client.Dispose();
-        await _api.DisposeAsync();
+        await _cluster.DisposeAsync();
     }
 
     private static object Policy(string name, string tenant = "acme", string ns = "fin") => new
@@ -52,7 +53,7 @@ public sealed class ResourceInformerTests : IAsyncLifetime
     };
 
     private Task CreateAsync(string name, string tenant = "acme", string ns = "fin") =>
-        _client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy(name, tenant, ns), "aegis.dev", "v1alpha1", ns, "agentpolicies");
+        Client.CustomObjects.CreateNamespacedCustomObjectAsync(Policy(name, tenant, ns), "aegis.dev", "v1alpha1", ns, "agentpolicies");
 
     [Fact]
     public async Task Run_AfterTheFirstList_ChangesArriveTypedOnOneWatch()
@@ -66,11 +67,11 @@ public sealed class ResourceInformerTests : IAsyncLifetime
             await CreateAsync($"p{i}");
         }
 
-        await _client.CustomObjects.DeleteNamespacedCustomObjectAsync("aegis.dev", "v1alpha1", "fin", "agentpolicies", "p0");
+        await Client.CustomObjects.DeleteNamespacedCustomObjectAsync("aegis.dev", "v1alpha1", "fin", "agentpolicies", "p0");
         await Eventually.TrueAsync(() => seen.Count == 4, "four changes");
 
         Assert.Equal(["added p0 Allow", "added p1 Allow", "added p2 Allow", "deleted p0 Allow"], seen);
-        Assert.Equal((1, 1), (_api.Calls("list", "agentpolicies"), _api.Calls("watch", "agentpolicies")));
+        Assert.Equal((1, 1), (Api.Calls("list", "agentpolicies"), Api.Calls("watch", "agentpolicies")));
     }
 
     [Fact]
@@ -80,14 +81,14 @@ public sealed class ResourceInformerTests : IAsyncLifetime
         await StartAsync();
 
         // The stream is cut and, before the informer watches again, p9 is created and the history compacted.
-        _api.HoldWatches();
-        _api.CutWatches();
+        Api.HoldWatches();
+        Api.CutWatches();
         await CreateAsync("p9");
-        _api.Compact();
-        _api.ReleaseWatches();
+        Api.Compact();
+        Api.ReleaseWatches();
 
         await Eventually.TrueAsync(() => Policies.Get("fin", "p9") is not null, "p9 after 410");
-        Assert.Equal(2, _api.Calls("list", "agentpolicies"));
+        Assert.Equal(2, Api.Calls("list", "agentpolicies"));
         Assert.Equal(["p1", "p9"], Policies.List().Select(p => p.Metadata.Name).Order());
     }
 
@@ -101,7 +102,7 @@ public sealed class ResourceInformerTests : IAsyncLifetime
         Assert.Equal(["a1"], Policies.ByIndex(InformerCache.TenantIndex, "acme").Select(p => p.Metadata.Name));
         Assert.Equal(["b1"], Policies.ByIndex(InformerCache.NamespaceIndex, "ops").Select(p => p.Metadata.Name));
 
-        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new k8s.Models.V1Patch("""{"spec":{"tenant":"globex"}}""", k8s.Models.V1Patch.PatchType.MergePatch),
+        await Client.CustomObjects.PatchNamespacedCustomObjectAsync(new k8s.Models.V1Patch("""{"spec":{"tenant":"globex"}}""", k8s.Models.V1Patch.PatchType.MergePatch),
             "aegis.dev", "v1alpha1", "fin", "agentpolicies", "a1");
 
         await Eventually.TrueAsync(() => Policies.ByIndex(InformerCache.TenantIndex, "acme").Count == 0, "a1 moved out of acme");
@@ -123,5 +124,34 @@ public sealed class ResourceInformerTests : IAsyncLifetime
         Assert.Equal("acme", cached.Spec.Tenant);
         Assert.Single(cached.Spec.Rules);
         Assert.Single(Policies.ByIndex(InformerCache.TenantIndex, "acme"));
+    }
+}
+
+/// <summary>An object the API server holds but this operator's model cannot read (a newer CRD, say).</summary>
+public class ReadableObjectTests
+{
+    [Fact]
+    public void Read_FieldThatDoesNotFitTheModel_KeepsTheMetadataAndNamesTheField()
+    {
+        const string json = """
+            {"apiVersion":"aegis.dev/v1alpha1","kind":"AgentPolicy","metadata":{"name":"odd","namespace":"fin","uid":"u1","generation":4,"resourceVersion":"77"},
+             "spec":{"tenant":"acme","rules":[{"name":"r","match":{"tools":["x"]},"effect":"explode"}]}}
+            """;
+
+        var read = System.Text.Json.JsonSerializer.Deserialize<Readable<AgentPolicy>>(json)!.Read;
+
+        Assert.Equal(("odd", "fin", 4L, "77"), (read.Value.Metadata.Name, read.Value.Metadata.Namespace!, read.Value.Metadata.Generation!.Value, read.Value.Metadata.ResourceVersion!));
+        Assert.StartsWith("spec.rules[0].effect: does not fit the AgentPolicy model", read.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Read_ObjectThatFits_HasNoError()
+    {
+        const string json = """{"metadata":{"name":"p","namespace":"fin"},"spec":{"tenant":"acme","rules":[{"name":"r","match":{"tools":["x"]},"effect":"deny"}]}}""";
+
+        var read = System.Text.Json.JsonSerializer.Deserialize<Readable<AgentPolicy>>(json)!.Read;
+
+        Assert.Null(read.Error);
+        Assert.Equal(Effect.Deny, read.Value.Spec.Rules[0].Effect);
     }
 }

@@ -1,9 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 
 namespace Aegis.TestSupport.Kubernetes;
