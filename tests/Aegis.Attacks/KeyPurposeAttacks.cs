@@ -94,6 +94,10 @@ public class KeyPurposeAttacks
     public async Task OperatorsBundleKey_CannotMintTokensTheDecisionServersAccept()
     {
         await using var op = await TokenAttacks.OperatorWithRevokersAsync("127.0.0.1:1");
+        await op.Client.CoreV1.CreateNamespaceAsync(new k8s.Models.V1Namespace
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = "fin", Labels = new Dictionary<string, string> { [Aegis.Operator.Tenants.TenantBinding.Label] = "acme" } },
+        });
         await op.Client.CustomObjects.CreateNamespacedCustomObjectAsync(Aegis.Policy.Loading.YamlJson.Parse(TokenAttacks.Policy, "p.yaml", []).Single()!, "aegis.dev", "v1alpha1", "fin", "agentpolicies");
         await op.Client.CustomObjects.CreateNamespacedCustomObjectAsync(Aegis.Policy.Loading.YamlJson.Parse(Attack.ToolServers, "t.yaml", []).First(d => d?["metadata"]?["name"]?.ToString() == "stripe")!, "aegis.dev", "v1alpha1", "fin", "toolservers");
         using var http = new HttpClient { BaseAddress = new Uri(op.Url) };

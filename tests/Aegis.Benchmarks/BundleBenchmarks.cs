@@ -48,5 +48,5 @@ public class BundleBenchmarks
     public BundleVerification Verify() => _verifier.Verify(_archive);
 
     [Benchmark(Description = "compile verified bundle for evaluation, 1,000 policies")]
-    public PolicySet LoadPolicySet() => PolicySet.Load(_verified.Document, _verified.Revision);
+    public PolicySet LoadPolicySet() => PolicySet.Load(_verified.Data, _verified.Revision);
 }

@@ -24,7 +24,7 @@ public class OperatorSigningTests
         using var dir = new TempDirectory();
         await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
 
-        var run = await CliRun.RunAsync(["operator", "--kubeconfig", Kubeconfig(dir), "--no-webhook", .. flags.Replace("{dir}", dir.Path, StringComparison.Ordinal).Split(' ')]);
+        var run = await CliRun.RunAsync(["operator", "--kubeconfig", Kubeconfig(dir), "--no-webhook", "--http-tls", "off", .. flags.Replace("{dir}", dir.Path, StringComparison.Ordinal).Split(' ')]);
 
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(message, run.Error, StringComparison.Ordinal);

@@ -26,6 +26,10 @@ public class BudgetStatusWriterTests
         return (api, client);
     }
 
+    /// <summary>The cached budgets as the operator's cache hands them out: typed, from the API server's JSON.</summary>
+    private static Func<IReadOnlyList<Aegis.Policy.Resources.AgentBudget>> Budgets(KubernetesTestServer api) => () =>
+        [.. api.Objects("aegis.dev", "agentbudgets").Select(o => System.Text.Json.JsonSerializer.Deserialize<Aegis.Policy.Resources.AgentBudget>(o, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!)];
+
     private static JsonArray? Agents(KubernetesTestServer api) => api.Objects("aegis.dev", "agentbudgets", "fin").Single()["status"]?["agents"] as JsonArray;
 
     [Fact]
@@ -39,7 +43,7 @@ public class BudgetStatusWriterTests
         await store.ReserveAsync("acme", "support-2", 0.25m, Unlimited, T0);
         await store.ReserveAsync("acme", "payments-bot", 7m, Unlimited, T0);
         await store.ReserveAsync("globex", "support-3", 7m, Unlimited, T0);
-        var writer = new BudgetStatusWriter(client, store, () => api.Objects("aegis.dev", "agentbudgets"), new ManualTime(T0), NullLogger<BudgetStatusWriter>.Instance);
+        var writer = new BudgetStatusWriter(client, store, Budgets(api), new ManualTime(T0), NullLogger<BudgetStatusWriter>.Instance);
 
         Assert.Equal(1, await writer.RefreshAsync());
 
@@ -60,7 +64,7 @@ public class BudgetStatusWriterTests
         using var __ = client;
         var store = new InMemoryBudgetStore();
         var time = new ManualTime(T0);
-        var writer = new BudgetStatusWriter(client, store, () => api.Objects("aegis.dev", "agentbudgets"), time, NullLogger<BudgetStatusWriter>.Instance)
+        var writer = new BudgetStatusWriter(client, store, Budgets(api), time, NullLogger<BudgetStatusWriter>.Instance)
         {
             Interval = TimeSpan.FromSeconds(30),
         };

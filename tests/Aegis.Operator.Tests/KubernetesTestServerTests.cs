@@ -145,12 +145,18 @@ public class KubernetesTestServerTests
             }
         });
 
-        await Task.Delay(200);
+        await Eventually.TrueAsync(() => server.Calls("watch", "configmaps") == 1, "the watch open");
         var a = await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "a" } }, "aegis");
         a.Data = new Dictionary<string, string> { ["k"] = "v" };
         await client.CoreV1.ReplaceNamespacedConfigMapAsync(a, "a", "aegis");
         await client.CoreV1.DeleteNamespacedConfigMapAsync("a", "aegis");
-        await Task.Delay(400);
+        await Eventually.TrueAsync(() =>
+        {
+            lock (seen)
+            {
+                return seen.Count(s => s.Item1 != WatchEventType.Bookmark) == 3 && seen.Any(s => s.Item1 == WatchEventType.Bookmark);
+            }
+        }, "three changes and a bookmark");
 
         server.CutWatches();
         await watching;

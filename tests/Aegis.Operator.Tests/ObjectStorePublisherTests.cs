@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Aegis.Operator.Controllers;
 using Aegis.Operator.Publishing;
 using Aegis.Policy.Bundles;
 using Aegis.TestSupport;
@@ -14,10 +13,24 @@ namespace Aegis.Operator.Tests;
 /// <summary>S3 and GCS publishers, through the real AWS and Google clients, against in-process endpoints that check signatures and tokens.</summary>
 public class ObjectStorePublisherTests
 {
-    private static CachedObject Policy(string effect) => new("AgentPolicy", "fin", "pay", 1, $$$"""
-        {"apiVersion":"aegis.dev/v1alpha1","kind":"AgentPolicy","metadata":{"name":"pay","namespace":"fin","generation":1},
-         "spec":{"tenant":"acme","rules":[{"name":"r","match":{"tools":["stripe.*"]},"effect":"{{{effect}}}"}]}}
-        """);
+    private static BundleContent Policy(string effect) => BundleCompiler.Compile("acme", PolicyFixtures.LoadValid($$$"""
+        apiVersion: aegis.dev/v1alpha1
+        kind: AgentPolicy
+        metadata: { name: pay, namespace: fin, generation: 1 }
+        spec: { tenant: acme, rules: [{ name: r, match: { tools: ["stripe.*"] }, effect: {{{effect}}} }] }
+        """).Objects);
+
+    /// <summary>Publishes like the operator's leader: only a revision the store does not hold yet.</summary>
+    private static async Task<bool> PublishAsync(IBundlePublisher publisher, BundleContent content)
+    {
+        if (await publisher.CurrentRevisionAsync("acme") == content.Revision)
+        {
+            return false;
+        }
+
+        await publisher.PublishAsync("acme", content.Revision, await BundleArchive.SignAndPackAsync(content.WithSequence(1), TestKeys.Signer));
+        return true;
+    }
 
     /// <summary>One object store under test: its publisher and what the store really holds.</summary>
     public sealed class Store(ObjectStorePublisher publisher, Func<string, IReadOnlyList<(string Version, byte[] Content)>> versions, IAsyncDisposable server) : IAsyncDisposable
@@ -57,17 +70,14 @@ public class ObjectStorePublisherTests
 
     [Theory]
     [MemberData(nameof(Stores))]
-    public async Task Reconcile_ToObjectStore_WritesTheBundleThenAManifestNamingItsRevisionAndVersion(string kind)
+    public async Task Publish_ToObjectStore_WritesTheBundleThenAManifestNamingItsRevisionAndVersion(string kind)
     {
         await using var store = await StartAsync(kind);
-        var reconciler = new TenantReconciler(TestKeys.Signer, store.Publisher);
+        var second = Policy("deny");
 
-        var first = await reconciler.ReconcileAsync("acme", [Policy("allow")]);
-        var second = await reconciler.ReconcileAsync("acme", [Policy("deny")]);
-        var unchanged = await reconciler.ReconcileAsync("acme", [Policy("deny")]);
-
-        Assert.True(first.Published && second.Published);
-        Assert.False(unchanged.Published);
+        Assert.True(await PublishAsync(store.Publisher, Policy("allow")));
+        Assert.True(await PublishAsync(store.Publisher, second));
+        Assert.False(await PublishAsync(store.Publisher, Policy("deny")));
         var bundles = store.Versions("bundles/acme/bundle.tar.gz");
         Assert.Equal(2, bundles.Count);
         var manifest = (await store.Publisher.ReadManifestAsync("acme"))!;

@@ -16,6 +16,7 @@ public class OperatorHostTests
         await using var api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
         using var client = new Kubernetes(new KubernetesClientConfiguration { Host = api.Url });
         using var keys = Aegis.Operator.Keys.OperatorSigningKeys.Generate();
+        await OperatorUnderTest.CreateNamespaceAsync(client, "fin", "acme");
         var app = OperatorHost.Build(new OperatorOptions
         {
             Client = client,
@@ -60,6 +61,9 @@ public class OperatorHostTests
         // The leader also wrote the ConfigMap copy.
         await Eventually.TrueAsync(() => api.Objects("", "configmaps", "aegis-system").Count > 0, "the ConfigMap published");
 
+        // Shutting down: not ready from the first moment (asked while the server still serves), then the Lease handed back.
+        app.Lifetime.StopApplication();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/readyz")).StatusCode);
         await app.StopAsync();
         await app.DisposeAsync();
         Assert.Equal("", api.Objects("coordination.k8s.io", "leases", "aegis-system").Single()["spec"]!["holderIdentity"]!.ToString());

@@ -1,4 +1,6 @@
 using Aegis.Operator.Controllers;
+using Aegis.TestSupport;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Aegis.Operator.Tests;
 
@@ -86,7 +88,7 @@ public class WorkQueueTests
             }
         }
 
-        await Task.Delay(300);
+        await Eventually.TrueAsync(() => queue.Count == 0 && running.Values.All(n => n == 0), "every added key processed");
         await stop.CancelAsync();
         await Task.WhenAll(workers);
         Assert.Equal(0, overlaps);
@@ -106,11 +108,17 @@ public class WorkQueueTests
     }
 
     [Fact]
-    public async Task AddAfter_QueuesTheKeyOnceTheDelayPassed()
+    public async Task AddAfter_QueuesTheKeyOnceTheDelayPassedOnTheClock()
     {
-        using var queue = new WorkQueue<string>();
-        queue.AddAfter("acme", TimeSpan.FromMilliseconds(100));
+        var time = new FakeTimeProvider();
+        using var queue = new WorkQueue<string>(time);
+        queue.AddAfter("acme", TimeSpan.FromMinutes(5));
+
+        time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromTicks(1));
         Assert.Equal(0, queue.Count);
+        time.Advance(TimeSpan.FromTicks(1));
+
+        Assert.Equal(1, queue.Count);
         Assert.Equal("acme", await NextAsync(queue));
     }
 
@@ -119,13 +127,15 @@ public class WorkQueueTests
     {
         // A requeue timer that fires after the queue is gone must not throw on a timer thread (it would crash
         // the process, as it once crashed this test run).
-        var queue = new WorkQueue<string>(baseDelay: TimeSpan.FromMilliseconds(20));
+        var time = new FakeTimeProvider();
+        var queue = new WorkQueue<string>(time, baseDelay: TimeSpan.FromMilliseconds(20));
         queue.AddAfter("a", TimeSpan.FromMilliseconds(30));
         queue.AddRateLimited("b");
         queue.Dispose();
-        await Task.Delay(150);
+        time.Advance(TimeSpan.FromSeconds(1));
         queue.Add("c");
         Assert.Equal(0, queue.Count);
+        await Task.CompletedTask;
     }
 
     [Fact]

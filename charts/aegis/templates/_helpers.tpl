@@ -58,8 +58,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-operator-webhook" (include "aegis.fullname" .) -}}
 {{- end -}}
 
+{{/* TLS on the operator's :8080: from the operator's own CA (the webhook's), from cert-manager, or off when neither exists. */}}
+{{- define "aegis.httpTls" -}}
+{{- if not .Values.webhook.enabled }}off{{ else if eq .Values.webhook.certificates "cert-manager" }}secret{{ else }}operator{{ end -}}
+{{- end -}}
+
 {{- define "aegis.operatorUrl" -}}
-{{- printf "http://%s-operator.%s.svc:8080" (include "aegis.fullname" .) .Release.Namespace -}}
+{{- printf "%s://%s-operator.%s.svc:8080" (eq (include "aegis.httpTls" .) "off" | ternary "http" "https") (include "aegis.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
 {{- define "aegis.redis.enabled" -}}

@@ -39,7 +39,8 @@ internal static class CompileCommand
                     continue;
                 }
 
-                var content = BundleCompiler.Compile(tenant, load.Objects);
+                // Sequenced by the time of compilation, so a decision server takes a later compile and refuses an earlier one.
+                var content = BundleCompiler.Compile(tenant, load.Objects).WithSequence(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                 var archive = await BundleArchive.SignAndPackAsync(content, signer, cancellationToken).ConfigureAwait(false);
                 var file = Path.Combine(outDir.FullName, tenant + ".tar.gz");
                 await AtomicFile.WriteAsync(file, archive, cancellationToken).ConfigureAwait(false);

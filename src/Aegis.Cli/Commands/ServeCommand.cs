@@ -39,7 +39,8 @@ internal static class ServeCommand
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve gRPC over TLS with this PEM certificate (reread when it changes), e.g. the operator-issued /etc/aegis/tls/tls.crt" };
         var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key of --tls-cert" };
         var tlsHttp = new Option<bool>("--tls-http") { Description = "With --tls-cert: serve the HTTP API (decide, health, metrics) over TLS too" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp };
+        var caFile = new Option<FileInfo?>("--ca-file") { Description = "With --bundle-url: PEM CA bundle the operator's HTTPS is verified against (the mounted ConfigMap aegis-operator-ca), instead of the system store" };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp, caFile };
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -93,6 +94,12 @@ internal static class ServeCommand
                     return AegisCommand.BadInput;
                 }
 
+                if (parse.GetValue(caFile) is { Exists: false } missingCa)
+                {
+                    console.Error.WriteLine($"--ca-file: {missingCa.FullName} does not exist");
+                    return AegisCommand.BadInput;
+                }
+
                 await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
                 await using var polling = await StartAsync(new DecisionServerOptions
                 {
@@ -107,6 +114,7 @@ internal static class ServeCommand
                     OtlpEndpoint = otlpEndpoint,
                     ApprovalsUrl = approvalsUrl,
                     MeterSecret = meterSecret,
+                    CaFile = parse.GetValue(caFile)?.FullName,
                     Tls = tls,
                     TokenIssuer = parse.GetValue(issuer) ?? AgentTokens.OperatorIssuer,
                     TokenAudience = parse.GetValue(audience)!,
@@ -304,6 +312,9 @@ internal static class ServeCommand
     /// <summary>Compiles the manifests folder into signed bundles; a tenant with errors keeps its last good bundle.</summary>
     private sealed class ManifestCompiler(string manifests, string bundlesDir, LocalEd25519Signer signer, CliConsole console)
     {
+        // Bundle sequences only grow (decision servers refuse a lower one): the time in ms, or one more than the last.
+        private long _sequence;
+
         public async Task<IReadOnlyList<string>> CompileAsync(CancellationToken cancellationToken)
         {
             var load = ManifestLoader.LoadPaths([manifests]);
@@ -318,7 +329,8 @@ internal static class ServeCommand
                     continue;
                 }
 
-                var content = BundleCompiler.Compile(tenant, load.Objects);
+                _sequence = Math.Max(_sequence + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                var content = BundleCompiler.Compile(tenant, load.Objects).WithSequence(_sequence);
                 var archive = await BundleArchive.SignAndPackAsync(content, signer, cancellationToken).ConfigureAwait(false);
                 await AtomicFile.WriteAsync(Path.Combine(bundlesDir, tenant + ".tar.gz"), archive, cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"{tenant}\trevision {content.Revision}");

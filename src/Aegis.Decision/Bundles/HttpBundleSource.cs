@@ -1,11 +1,14 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Aegis.Policy.Bundles;
 
 namespace Aegis.Decision.Bundles;
 
 /// <summary>
 /// Polls each tenant's bundle over HTTP(S) with <c>If-None-Match</c> (the operator's <c>/bundles/{tenant}</c> by
 /// default). A 304 costs nothing; a 200 is verified before it is swapped in; any failure keeps the last good bundle.
+/// A body is read only up to <see cref="BundleLayout.MaxArchiveBytes"/>, whether it declares its length or is
+/// chunked; a larger one is refused (<c>bundle_too_large</c>) without being held in memory.
 /// </summary>
 public sealed partial class HttpBundleSource(string urlTemplate, IReadOnlyList<string> tenants, BundleStore store, HttpClient http, TimeSpan interval, ILogger<HttpBundleSource> logger) : BackgroundService
 {
@@ -29,7 +32,7 @@ public sealed partial class HttpBundleSource(string urlTemplate, IReadOnlyList<s
                     request.Headers.IfNoneMatch.Add(EntityTagHeaderValue.Parse(etag));
                 }
 
-                using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
                 if (response.StatusCode == HttpStatusCode.NotModified)
                 {
                     continue;
@@ -41,7 +44,12 @@ public sealed partial class HttpBundleSource(string urlTemplate, IReadOnlyList<s
                     continue;
                 }
 
-                var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                if (await ReadCappedAsync(response.Content, cancellationToken).ConfigureAwait(false) is not { } bytes)
+                {
+                    store.RefuseTooLarge(tenant, url.ToString(), $"the response is larger than {BundleLayout.MaxArchiveBytes:N0} bytes");
+                    continue;
+                }
+
                 var offer = store.Offer(tenant, bytes, url.ToString());
                 if (offer.Accepted && response.Headers.ETag is { } newTag)
                 {
@@ -54,13 +62,38 @@ public sealed partial class HttpBundleSource(string urlTemplate, IReadOnlyList<s
                     changed++;
                 }
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException && !cancellationToken.IsCancellationRequested)
             {
                 LogPollFailed(logger, tenant, url, e.Message);
             }
         }
 
         return changed;
+    }
+
+    /// <summary>The body, or null when it is (or declares itself) larger than a bundle may be.</summary>
+    private static async Task<byte[]?> ReadCappedAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > BundleLayout.MaxArchiveBytes)
+        {
+            return null;
+        }
+
+        await using var body = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > BundleLayout.MaxArchiveBytes)
+            {
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

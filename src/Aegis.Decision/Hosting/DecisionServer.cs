@@ -103,6 +103,9 @@ public sealed record DecisionServerOptions
     /// API; null leaves them off (in a cluster, revocations and approvals go through the operator).
     /// </summary>
     public string? AdminToken { get; init; }
+
+    /// <summary>PEM file of the CAs the operator's HTTPS (bundles, JWKS, approvals) is verified against; the system store when null.</summary>
+    public string? CaFile { get; init; }
 }
 
 /// <summary>A running decision server and the ports it listens on.</summary>
@@ -195,6 +198,15 @@ public static class DecisionServer
         }
 
         builder.Services.AddHttpClient();
+        if (options.CaFile is { } caFile)
+        {
+            // Bundles, keys and approvals come from the operator: verified against its CA only.
+            builder.Services.AddSingleton(sp => new TrustedCaFile(caFile, sp.GetRequiredService<ILogger<TrustedCaFile>>()));
+            foreach (var name in new[] { "bundles", "jwks", "approvals" })
+            {
+                builder.Services.AddHttpClient(name).ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<TrustedCaFile>().Handler());
+            }
+        }
         if (options.JwksPath is { } jwksPath)
         {
             builder.Services.AddSingleton<IJwksSource>(new FileJwksProvider(jwksPath, options.Time));

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Aegis.Operator.Caching;
 using Aegis.Operator.Controllers;
 using Aegis.Operator.Slack;
 using Aegis.Policy.Resources;
@@ -13,9 +14,10 @@ namespace Aegis.Operator.Approvals;
 /// Drives each ApprovalRequest through its lifecycle, whoever decided it (Slack, <c>aegis approve</c>, kubectl): posts
 /// the Slack message of a new request, escalates, expires, updates the message to the outcome, settles
 /// <c>decidedAt</c> so override tokens are deterministic, and deletes resolved requests after the retention period.
-/// Level-based: each reconcile reads the cached object, never the event. Only the leader acts.
+/// Level-based: each reconcile reads the cached object, never the event. It runs only while this replica leads (a
+/// leader runnable): on start it looks at every request, then at each change, and every <see cref="ApprovalSettings.Resync"/>.
 /// </summary>
-public sealed partial class ApprovalController : IDisposable
+public sealed partial class ApprovalController : IReconciler<string>, IRunnable
 {
     // Messages this replica posted whose ts the cache has not shown back yet, by object uid.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SlackMessage> _posted = new(StringComparer.Ordinal);
@@ -24,95 +26,74 @@ public sealed partial class ApprovalController : IDisposable
     private readonly SlackClient? _slack;
     private readonly Approvers _approvers;
     private readonly TimeProvider _time;
-    private readonly Func<bool> _isLeader;
     private readonly ILogger _logger;
-    private readonly WorkQueue<string> _queue;
+    private readonly ResourceInformer<ApprovalRequest> _requests;
 
-    public ApprovalController(IKubernetes client, ApprovalSettings settings, SlackClient? slack, TimeProvider time, ILoggerFactory loggers, Func<bool> isLeader)
+    public ApprovalController(IKubernetes client, ApprovalSettings settings, SlackClient? slack, InformerCache cache, TimeProvider time, ILoggerFactory loggers, int workers = 2)
     {
         _client = client;
         _settings = settings;
         _slack = slack;
         _approvers = new Approvers(settings.Groups);
         _time = time;
-        _isLeader = isLeader;
         _logger = loggers.CreateLogger<ApprovalController>();
-        _queue = new WorkQueue<string>(time);
-        Informer = new CustomResourceInformer(client, AegisObject.Group, AegisObject.Version, ApprovalObjects.Plural, loggers.CreateLogger<CustomResourceInformer>());
-        Informer.Changed += change =>
+        _requests = cache.For<ApprovalRequest>();
+        Controller = new Controller<string>("approvals", this, cache, time, loggers.CreateLogger<Controller<string>>())
         {
-            if ((change.New ?? change.Old)?["metadata"] is { } meta)
+            Workers = workers,
+            InitialKeys = Keys,
+        };
+        _requests.Changed += change =>
+        {
+            if ((change.New ?? change.Old) is { } request)
             {
-                _queue.Add($"{meta["namespace"]}/{meta["name"]}");
+                Controller.Enqueue(KeyOf(request));
             }
         };
     }
 
-    /// <summary>The cached ApprovalRequests (the desk reads them to answer agents).</summary>
-    public CustomResourceInformer Informer { get; }
+    /// <summary>The loop that runs <see cref="ReconcileAsync"/>.</summary>
+    public Controller<string> Controller { get; }
 
-    /// <summary>Runs the informer, a periodic resync (expiry, escalation, retention) and <paramref name="workers"/> workers.</summary>
-    public async Task RunAsync(int workers, CancellationToken cancellationToken)
+    /// <summary>Runs the controller and a periodic resync (expiry, escalation, retention) until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var informer = Informer.RunAsync(cancellationToken);
-        var resync = ResyncAsync(cancellationToken);
-        var loops = Enumerable.Range(0, workers).Select(_ => WorkAsync(cancellationToken)).ToList();
+        var controller = Controller.RunAsync(cancellationToken);
         try
         {
-            await Task.WhenAll([informer, resync, .. loops]).ConfigureAwait(false);
+            using var timer = new PeriodicTimer(_settings.Resync, _time);
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var key in Keys())
+                {
+                    Controller.Enqueue(key);
+                }
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Stopping.
         }
+
+        await controller.ConfigureAwait(false);
     }
 
-    private async Task ResyncAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_settings.Resync, _time);
-        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-        {
-            foreach (var meta in Informer.Snapshot().Select(o => o["metadata"]))
-            {
-                _queue.Add($"{meta?["namespace"]}/{meta?["name"]}");
-            }
-        }
-    }
+    private IEnumerable<string> Keys() => _requests.List().Select(KeyOf);
 
-    private async Task WorkAsync(CancellationToken cancellationToken)
-    {
-        while (await _queue.TryGetAsync(cancellationToken).ConfigureAwait(false) is (true, var key))
-        {
-            try
-            {
-                if (await ReconcileAsync(key, cancellationToken).ConfigureAwait(false) is { } after)
-                {
-                    _queue.AddAfter(key, after);
-                }
+    private static string KeyOf(ApprovalRequest request) => $"{request.Metadata.Namespace}/{request.Metadata.Name}";
 
-                _queue.Forget(key);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogFailed(_logger, key, e.Message);
-                _queue.AddRateLimited(key);
-            }
-            finally
-            {
-                _queue.Done(key);
-            }
-        }
-    }
+    /// <summary>One step for <paramref name="key"/> (namespace/name); asks to look again when a deadline is pending.</summary>
+    public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken = default) =>
+        await StepAsync(key, cancellationToken).ConfigureAwait(false) is { } after ? ReconcileResult.After(after) : ReconcileResult.Done;
 
-    /// <summary>One step for <paramref name="key"/> (namespace/name); returns when to look again, if a deadline is pending.</summary>
-    public async Task<TimeSpan?> ReconcileAsync(string key, CancellationToken cancellationToken = default)
+    private async Task<TimeSpan?> StepAsync(string key, CancellationToken cancellationToken)
     {
-        if (!_isLeader() || key.Split('/') is not [var ns, var name] || Informer.Get(ns, name) is not { } json)
+        if (key.Split('/') is not [var ns, var name] || _requests.Get(ns, name) is not { } request)
         {
             return null;
         }
 
-        if (ApprovalObjects.Load(json, out var error) is not { } request)
+        if (ApprovalObjects.Validate(request, _requests.ReadError(ns, name)) is { } error)
         {
             // Not ours to repair: the CRD schema lets through little that fails here. Say so and leave it.
             LogInvalid(_logger, key, error);
@@ -246,11 +227,6 @@ public sealed partial class ApprovalController : IDisposable
             ["type"] = "Notified", ["status"] = state, ["reason"] = reason, ["message"] = message, ["lastTransitionTime"] = ApprovalObjects.Format(now),
         },
     ];
-
-    public void Dispose() => _queue.Dispose();
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "reconciling ApprovalRequest {Key} failed, retrying: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string key, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "ApprovalRequest {Key} does not load: {Reason}")]
     private static partial void LogInvalid(ILogger logger, string key, string reason);

@@ -22,7 +22,7 @@ public sealed partial class ApprovalDesk(
     TokenExpectations expected,
     ApprovalRules rules,
     OverrideTokens overrides,
-    Func<IReadOnlyList<JsonObject>> cached,
+    Func<IReadOnlyList<ApprovalRequest>> cached,
     ApprovalSettings settings,
     TimeProvider time,
     ILogger<ApprovalDesk> logger)
@@ -145,7 +145,7 @@ public sealed partial class ApprovalDesk(
             return Refuse(HttpStatusCode.Unauthorized, "token_invalid", "a valid agent token is required (Authorization: Bearer)");
         }
 
-        var matches = cached().Where(o => o["metadata"]?["name"]?.ToString() == name).Select(o => ApprovalObjects.Load(o, out _)).OfType<ApprovalRequest>().ToList();
+        var matches = cached().Where(o => o.Metadata.Name == name && ApprovalObjects.Validate(o, null) is null).ToList();
         if (matches.Count == 0)
         {
             return Refuse(HttpStatusCode.NotFound, "approval_not_found", $"no ApprovalRequest \"{name}\"");

@@ -1,4 +1,4 @@
-using Aegis.Operator.Controllers;
+using Aegis.Operator.Caching;
 using Aegis.Operator.Hosting;
 using Aegis.Operator.Slack;
 
@@ -22,19 +22,19 @@ public static class ApprovalFeature
 
         services.AddHttpClient("slack", http => http.Timeout = TimeSpan.FromSeconds(10));
         services.AddSingleton(sp => new ApprovalController(options.Client, settings,
-            settings.SlackBotToken is { } token ? new SlackClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient("slack"), settings.SlackApi, token, TimeProvider.System) : null,
-            TimeProvider.System, sp.GetRequiredService<ILoggerFactory>(), () => sp.GetRequiredService<Leadership>().IsLeader));
-        services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(ct => sp.GetRequiredService<ApprovalController>().RunAsync(options.Workers, ct)));
+            settings.SlackBotToken is { } token ? new SlackClient(sp.GetRequiredService<IHttpClientFactory>().CreateClient("slack"), settings.SlackApi, token, options.Time) : null,
+            sp.GetRequiredService<InformerCache>(), options.Time, sp.GetRequiredService<ILoggerFactory>(), options.Workers));
+
         // Read per request: agents' tokens verify against the keys published now, across rotations.
         services.AddSingleton(sp => new ApprovalDesk(options.Client, () => options.Keys.PublishedKeys, Tokens.TokenServiceOptions.Expectations(options.Tokens),
-            new ApprovalRules(plural => sp.GetRequiredService<TenantController>().Snapshot(plural)),
+            new ApprovalRules(sp.GetRequiredService<InformerCache>()),
             new OverrideTokens(options.Keys.Tokens, settings.Issuer, options.Tokens?.Audience ?? Policy.Identity.AgentTokens.DefaultAudience, settings.OverrideLifetime),
-            () => sp.GetRequiredService<ApprovalController>().Informer.Snapshot(),
-            settings, TimeProvider.System, sp.GetRequiredService<ILogger<ApprovalDesk>>()));
+            sp.GetRequiredService<InformerCache>().For<Aegis.Policy.Resources.ApprovalRequest>().List,
+            settings, options.Time, sp.GetRequiredService<ILogger<ApprovalDesk>>()));
         if (settings.SlackSigningSecret is { } secret)
         {
             services.AddSingleton(sp => new SlackInteractions(options.Client, secret, new Approvers(settings.Groups),
-                sp.GetRequiredService<IHttpClientFactory>().CreateClient("slack"), settings.SlackResponseUrls, TimeProvider.System, sp.GetRequiredService<ILogger<SlackInteractions>>()));
+                sp.GetRequiredService<IHttpClientFactory>().CreateClient("slack"), settings.SlackResponseUrls, options.Time, sp.GetRequiredService<ILogger<SlackInteractions>>()));
         }
     }
 

@@ -46,6 +46,22 @@ public static class ApprovalObjects
         return null;
     }
 
+    /// <summary>
+    /// The loader's checks on a request read from the cache: null when it is valid, else "field: reason; ..." (or why it
+    /// could not be read into the model at all).
+    /// </summary>
+    public static string? Validate(ApprovalRequest request, string? readError)
+    {
+        if (readError is not null)
+        {
+            return readError;
+        }
+
+        var errors = new List<string>();
+        ResourceValidator.Validate(request, (field, reason) => errors.Add($"{field}: {reason}"));
+        return errors.Count == 0 ? null : string.Join("; ", errors);
+    }
+
     /// <summary>Parses an RFC 3339 time field, or null.</summary>
     public static DateTimeOffset? Time(string? text) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;

@@ -1,7 +1,9 @@
-using System.Text.Json.Nodes;
+using Aegis.Operator.Caching;
+using Aegis.Operator.Tenants;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Resources;
+using k8s.Models;
 
 namespace Aegis.Operator.Approvals;
 
@@ -11,9 +13,9 @@ public sealed record ApprovalRule(string Namespace, string Policy, string? Rule,
 /// <summary>
 /// Finds the approval a filed call refers to in the operator's own cache of policies and budgets, so the approvers,
 /// TTL and channel come from the cluster and never from the caller; a rule that does not ask for approval of this
-/// tool for this agent is refused.
+/// tool for this agent is refused, and so is a policy or budget its namespace does not bind to the agent's tenant.
 /// </summary>
-public sealed class ApprovalRules(Func<string, IReadOnlyList<JsonObject>> snapshot)
+public sealed class ApprovalRules(InformerCache cache)
 {
     /// <summary>The rule, or null with the reason it cannot be used.</summary>
     public ApprovalRule? Find(string tenant, string agentId, string tool, string policy, string? rule, out string error)
@@ -27,7 +29,7 @@ public sealed class ApprovalRules(Func<string, IReadOnlyList<JsonObject>> snapsh
 
         if (rule is not null)
         {
-            if (Typed<AgentPolicy>("agentpolicies", ns, name) is not { } agentPolicy || agentPolicy.Spec.Tenant != tenant)
+            if (Typed<AgentPolicy>(ns, name) is not { } agentPolicy || agentPolicy.Spec.Tenant != tenant)
             {
                 error = $"AgentPolicy {policy} of tenant \"{tenant}\" does not exist";
                 return null;
@@ -42,7 +44,7 @@ public sealed class ApprovalRules(Func<string, IReadOnlyList<JsonObject>> snapsh
             return error.Length == 0 ? new ApprovalRule(ns, policy, rule, found!.Approval!) : null;
         }
 
-        if (Typed<AgentBudget>("agentbudgets", ns, name) is not { } budget || budget.Spec.Tenant != tenant)
+        if (Typed<AgentBudget>(ns, name) is not { } budget || budget.Spec.Tenant != tenant)
         {
             error = $"AgentBudget {policy} of tenant \"{tenant}\" does not exist";
             return null;
@@ -54,16 +56,19 @@ public sealed class ApprovalRules(Func<string, IReadOnlyList<JsonObject>> snapsh
         return error.Length == 0 ? new ApprovalRule(ns, policy, null, budget.Spec.Approval!) : null;
     }
 
-    private T? Typed<T>(string plural, string ns, string name)
+    /// <summary>The cached object when it is valid and its namespace binds it to the tenant it names; else null.</summary>
+    private T? Typed<T>(string ns, string name)
         where T : AegisObject
     {
-        var json = snapshot(plural).FirstOrDefault(o => o["metadata"]?["namespace"]?.ToString() == ns && o["metadata"]?["name"]?.ToString() == name);
-        if (json is null)
+        var informer = cache.For<T>();
+        if (informer.Get(ns, name) is not { } typed || informer.ReadError(ns, name) is not null
+            || TenantBinding.Check(typed, cache.For<V1Namespace>().Get(null, ns)) is not null)
         {
             return null;
         }
 
-        var load = ManifestLoader.LoadText(json.ToJsonString(), $"{plural} {ns}/{name}");
-        return load.Succeeded && load.Objects is [T typed] ? typed : null;
+        var valid = true;
+        ResourceValidator.Validate(typed, (_, _) => valid = false);
+        return valid ? typed : null;
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Aegis.Contracts.State;
+using Aegis.Operator.Controllers;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Resources;
@@ -13,8 +14,10 @@ namespace Aegis.Operator.Budgets;
 /// Copies live spend from the budget store into each AgentBudget's <c>status.agents</c>. Writes go through the status
 /// subresource as a merge patch of <c>agents</c> alone (conditions stay the tenant controller's), only when the
 /// numbers changed, and at most once per object per <see cref="Interval"/>: a busy agent never causes a write storm.
+/// It runs only while this replica leads (a leader runnable).
 /// </summary>
-public sealed partial class BudgetStatusWriter(IKubernetes client, IBudgetStore store, Func<IReadOnlyList<JsonObject>> budgets, TimeProvider time, ILogger<BudgetStatusWriter> logger)
+public sealed partial class BudgetStatusWriter(IKubernetes client, IBudgetStore store, Func<IReadOnlyList<AgentBudget>> budgets, TimeProvider time, ILogger<BudgetStatusWriter> logger)
+    : IRunnable
 {
     /// <summary>Most agents listed in one status; the biggest spenders this month are kept.</summary>
     public const int MaxAgents = 100;
@@ -27,28 +30,39 @@ public sealed partial class BudgetStatusWriter(IKubernetes client, IBudgetStore 
     /// <summary>Status writes made so far.</summary>
     public int Writes { get; private set; }
 
-    /// <summary>Refreshes every interval while <paramref name="isLeader"/> holds, until cancelled.</summary>
-    public async Task RunAsync(Func<bool> isLeader, CancellationToken cancellationToken)
+    /// <summary>Refreshes now and then every interval, until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(Interval, time);
         do
         {
-            if (!isLeader())
-            {
-                continue;
-            }
-
             try
             {
                 await RefreshAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // Redis or the API server is away: status is informational, the next tick tries again.
                 LogRefreshFailed(logger, e.Message);
             }
         }
-        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false));
+        while (await WaitAsync(timer, cancellationToken).ConfigureAwait(false));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     /// <summary>One pass over every cached AgentBudget; returns how many statuses were written.</summary>
@@ -56,25 +70,25 @@ public sealed partial class BudgetStatusWriter(IKubernetes client, IBudgetStore 
     {
         var written = 0;
         var now = time.GetUtcNow();
-        foreach (var json in budgets())
+        foreach (var budget in budgets())
         {
-            var meta = json["metadata"]!;
-            var (ns, name) = (meta["namespace"]!.ToString(), meta["name"]!.ToString());
-            var key = meta["uid"]?.ToString() ?? $"{ns}/{name}";
+            var (ns, name) = (budget.Metadata.Namespace ?? "default", budget.Metadata.Name);
+            var key = budget.Metadata.Uid ?? $"{ns}/{name}";
             if (_lastWrite.TryGetValue(key, out var last) && now - last < Interval)
             {
                 continue;
             }
 
             // Invalid budgets are reported by the tenant controller (Accepted=False); there is nothing to count for them.
-            var load = ManifestLoader.LoadText(json.ToJsonString(), $"{AgentBudget.KindName} {ns}/{name}");
-            if (!load.Succeeded || load.Objects is not [AgentBudget budget])
+            var valid = true;
+            ResourceValidator.Validate(budget, (_, _) => valid = false);
+            if (!valid)
             {
                 continue;
             }
 
             var desired = await DesiredAgentsAsync(budget.Spec, now, cancellationToken).ConfigureAwait(false);
-            if (JsonNode.DeepEquals(desired, json["status"]?["agents"]) || (desired.Count == 0 && json["status"]?["agents"] is null))
+            if (JsonNode.DeepEquals(desired, Written(budget.Status?.Agents)) || (desired.Count == 0 && budget.Status?.Agents is null))
             {
                 continue;
             }
@@ -89,6 +103,15 @@ public sealed partial class BudgetStatusWriter(IKubernetes client, IBudgetStore 
 
         return written;
     }
+
+    /// <summary>The agents a status holds, in the form <see cref="DesiredAgentsAsync"/> writes them.</summary>
+    private static JsonArray? Written(List<AgentSpend>? agents) => agents is null ? null : new JsonArray([.. agents.Select(a => (JsonNode)new JsonObject
+    {
+        ["agentId"] = a.AgentId,
+        ["spentToday"] = a.SpentToday,
+        ["spentThisMonth"] = a.SpentThisMonth,
+        ["exhausted"] = a.Exhausted,
+    })]);
 
     private async Task<JsonArray> DesiredAgentsAsync(AgentBudgetSpec spec, DateTimeOffset now, CancellationToken cancellationToken)
     {

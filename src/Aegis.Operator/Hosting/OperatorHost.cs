@@ -1,10 +1,13 @@
 using Aegis.Contracts.State;
 using Aegis.Operator.Budgets;
+using Aegis.Operator.Caching;
 using Aegis.Operator.Controllers;
 using Aegis.Operator.Injection;
 using Aegis.Operator.Keys;
 using Aegis.Operator.Publishing;
+using Aegis.Operator.Tenants;
 using Aegis.Operator.Tokens;
+using Aegis.Policy.Resources;
 using k8s;
 
 namespace Aegis.Operator.Hosting;
@@ -47,6 +50,9 @@ public sealed record OperatorOptions
     public TimeSpan BudgetStatusInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     public int Workers { get; init; } = 2;
+
+    /// <summary>How long stopping waits for the leader's work to drain before the Lease is released anyway.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
     public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
@@ -60,7 +66,10 @@ public sealed record OperatorOptions
     /// <summary><c>POST /v1/token</c> (org keys for agent tokens); null leaves it off.</summary>
     public TokenServiceOptions? Tokens { get; init; }
 
-    /// <summary>The clock of key rotation and the token service (tests move it by hand).</summary>
+    /// <summary>HTTPS for <see cref="HttpPort"/> (bundles, JWKS, tokens, approvals); null serves plain HTTP (development only).</summary>
+    public OperatorHttpsOptions? Https { get; init; }
+
+    /// <summary>The clock of everything the operator times: controllers, key rotation, the token service (tests move it by hand).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Approvals: /v1/approvals, Slack, lifecycle of ApprovalRequests (docs/approvals.md).</summary>
@@ -68,9 +77,11 @@ public sealed record OperatorOptions
 }
 
 /// <summary>
-/// The operator process: leader election, the tenant controller, and HTTP for <c>/bundles/{tenant}</c> (with
-/// ETag), <c>/.well-known/jwks.json</c>, <c>/healthz</c> and <c>/readyz</c> (caches synced). Every replica serves
-/// bundles; only the leader writes status and publishes externally.
+/// The operator process as a small manager (controller-runtime's <c>Manager</c>): one shared <see cref="InformerCache"/>;
+/// runnables every replica runs (the cache, the bundle controller, the webhook's certificates); and runnables that
+/// run only while this replica leads, started and stopped as a whole by <see cref="Leadership"/> (status writes,
+/// bundle sequencing and external publishing, approvals, budget status). HTTP serves <c>/bundles/{tenant}</c> (with
+/// ETag), <c>/.well-known/jwks.json</c>, <c>/healthz</c> and <c>/readyz</c> (the cache synced, and not stopping).
 /// </summary>
 public static class OperatorHost
 {
@@ -95,55 +106,67 @@ public static class OperatorHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Listen(options.ListenAddress, options.HttpPort);
+            OperatorHttps.Listen(k, options);
             if (options.Webhook is { } webhook)
             {
                 SidecarInjection.Listen(k, options.ListenAddress, webhook);
             }
         });
         var catalog = new BundleCatalog();
+        var readiness = new Readiness();
         builder.Services.AddSingleton(catalog);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(sp => new Leadership(options.Client, options.Namespace, "aegis-operator", options.Identity, sp.GetRequiredService<ILogger<Leadership>>())
-        {
-            LeaseDuration = options.LeaseDuration,
-            RenewDeadline = options.RenewDeadline,
-            RetryPeriod = options.RetryPeriod,
-        });
+        builder.Services.AddSingleton(readiness);
+        builder.Services.AddSingleton(options.Time);
+        builder.Services.AddSingleton(sp => InformerCache.ForOperator(options.Client, options.Namespace, options.Time, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(sp =>
         {
-            var leadership = sp.GetRequiredService<Leadership>();
             var rotating = options.Keys.Bundles as SigningKeyRing;
             var external = ExternalPublisher(options);
-            var controller = new TenantController(options.Client,
-                new TenantReconciler(options.Keys.Bundles, rotating is null ? catalog : new ResignOnRotation(catalog, rotating, rotating)), TimeProvider.System,
-                sp.GetRequiredService<ILoggerFactory>(), () => leadership.IsLeader, catalog,
-                rotating is null || external is null ? external : new ResignOnRotation(external, rotating, rotating));
+            var controllers = new TenantControllers(options.Client, sp.GetRequiredService<InformerCache>(), options.Namespace, options.Keys.Bundles, catalog,
+                rotating is null ? catalog : new ResignOnRotation(catalog, rotating, rotating),
+                rotating is null || external is null ? external : new ResignOnRotation(external, rotating, rotating),
+                options.Time, sp.GetRequiredService<ILoggerFactory>(), options.Workers);
             if (rotating is not null)
             {
                 // A new signing key re-signs every bundle, so the old key can leave the JWKS without stranding one.
-                rotating.CurrentChanged += controller.RequeueAll;
+                rotating.CurrentChanged += controllers.RequeueAll;
             }
 
-
-            // A new leader re-reconciles everything: status and external copies are its job from now on.
-            leadership.StartedLeading += controller.RequeueAll;
-            return controller;
+            return controllers;
         });
-        // AddHostedService de-duplicates by implementation type, which would drop the second loop.
-        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<Leadership>().RunAsync));
-        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => sp.GetRequiredService<TenantController>().RunAsync(options.Workers, ct)));
         if (options.BudgetStore is { } budgetStore)
         {
-            builder.Services.AddSingleton(sp => new BudgetStatusWriter(options.Client, budgetStore,
-                () => sp.GetRequiredService<TenantController>().Snapshot("agentbudgets"), TimeProvider.System, sp.GetRequiredService<ILogger<BudgetStatusWriter>>())
+            builder.Services.AddSingleton(sp => new BudgetStatusWriter(options.Client, budgetStore, sp.GetRequiredService<InformerCache>().For<AgentBudget>().List, options.Time,
+                sp.GetRequiredService<ILogger<BudgetStatusWriter>>())
             {
                 Interval = options.BudgetStatusInterval,
             });
-            builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct =>
-                sp.GetRequiredService<BudgetStatusWriter>().RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
         }
 
+        builder.Services.AddSingleton(sp =>
+        {
+            var leadership = new Leadership(options.Client, options.Namespace, "aegis-operator", options.Identity, sp.GetRequiredService<ILogger<Leadership>>())
+            {
+                LeaseDuration = options.LeaseDuration,
+                RenewDeadline = options.RenewDeadline,
+                RetryPeriod = options.RetryPeriod,
+                StopTimeout = options.DrainTimeout,
+                Time = options.Time,
+            };
+            leadership.Add(sp.GetRequiredService<TenantControllers>().Statuses);
+            leadership.Add(sp.GetRequiredService<Approvals.ApprovalController>());
+            if (sp.GetService<BudgetStatusWriter>() is { } writer)
+            {
+                leadership.Add(writer);
+            }
+
+            return leadership;
+        });
+
+        // Stopped in reverse: the leader's work and the Lease first, then the bundle controller, then the cache.
+        // (AddHostedService de-duplicates by implementation type, which would drop all but one loop.)
+        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<InformerCache>().RunAsync));
+        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<TenantControllers>().Bundles.RunAsync));
         foreach (var ring in options.Keys.Rings)
         {
             builder.Services.AddSingleton<IHostedService>(sp => new LoopService(ct => ring.RunAsync(() => sp.GetRequiredService<Leadership>().IsLeader, ct)));
@@ -163,11 +186,16 @@ public static class OperatorHost
 
         if (options.Webhook is { } injection)
         {
-            SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection);
+            SidecarInjection.AddServices(builder.Services, options.Client, options.Namespace, injection, options.Time);
         }
 
+        OperatorHttps.AddServices(builder.Services, options);
         Approvals.ApprovalFeature.AddServices(builder.Services, options);
+        builder.Services.AddSingleton<IHostedService>(sp => new LoopService(sp.GetRequiredService<Leadership>().RunAsync));
         var app = builder.Build();
+
+        // Not ready from the moment shutdown begins, so no new traffic is routed here while it drains.
+        app.Lifetime.ApplicationStopping.Register(readiness.Stop);
         catalog.Map(app);
         Approvals.ApprovalFeature.Map(app);
         if (options.Webhook is not null)
@@ -185,10 +213,11 @@ public static class OperatorHost
         // Read per request: a rotating ring publishes a new key before it signs and drops old ones after their retention.
         app.MapGet("/.well-known/jwks.json", () => Results.Text(options.Keys.PublishedKeys.ToJson(), "application/json"));
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (TenantController controller, IServiceProvider services) => !controller.HasSynced
-            ? Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : !SidecarInjection.Ready(services)
-            ? Results.Text("not ready: the webhook has no serving certificate yet\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+        app.MapGet("/readyz", (InformerCache cache, IServiceProvider services) =>
+            readiness.Stopping ? Results.Text("not ready: shutting down\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !cache.HasSynced ? Results.Text("not ready: caches are syncing\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !SidecarInjection.Ready(services) ? Results.Text("not ready: the webhook has no serving certificate yet\n", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !OperatorHttps.IsReady(services) ? Results.Text("not ready: HTTPS has no serving certificate yet\n", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("ready\n"));
         return app;
     }
@@ -197,5 +226,15 @@ public static class OperatorHost
     internal sealed class LoopService(Func<CancellationToken, Task> loop) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken stoppingToken) => loop(stoppingToken);
+    }
+
+    /// <summary>Whether the process has begun shutting down (readiness turns false at once).</summary>
+    internal sealed class Readiness
+    {
+        private volatile bool _stopping;
+
+        public bool Stopping => _stopping;
+
+        public void Stop() => _stopping = true;
     }
 }

@@ -1,8 +1,8 @@
 using System.Net;
-using System.Text.Json.Nodes;
-using Aegis.Operator.Controllers;
+using Aegis.Operator.Caching;
 using k8s;
 using k8s.Autorest;
+using k8s.Models;
 
 namespace Aegis.Operator.Injection;
 
@@ -20,18 +20,16 @@ public interface INamespaceLabels
 }
 
 /// <summary>
-/// Namespace metadata from an informer's cache (list and watch of Namespaces), with a GET for a namespace the cache
-/// has not seen yet (created a moment ago, or the cache still syncing), so an answer never waits for a watch.
+/// Namespace metadata from the operator's shared cache (list and watch of Namespaces), with a GET for a namespace the
+/// cache has not seen yet (created a moment ago, or the cache still syncing), so an answer never waits for a watch.
 /// </summary>
-public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInformer informer) : INamespaceLabels
+public sealed class NamespaceLabelCache(IKubernetes client, ResourceInformer<V1Namespace> informer) : INamespaceLabels
 {
-    public CustomResourceInformer Informer => informer;
-
     public async ValueTask<NamespaceMetadata?> GetAsync(string ns, CancellationToken cancellationToken)
     {
         if (informer.Get(null, ns) is { } cached)
         {
-            return new NamespaceMetadata(Strings(cached["metadata"]?["labels"]), Strings(cached["metadata"]?["annotations"]));
+            return new NamespaceMetadata(Copy(cached.Metadata.Labels), Copy(cached.Metadata.Annotations));
         }
 
         try
@@ -47,8 +45,4 @@ public sealed class NamespaceLabelCache(IKubernetes client, CustomResourceInform
 
     private static Dictionary<string, string> Copy(IDictionary<string, string>? values) =>
         values is null ? new Dictionary<string, string>(StringComparer.Ordinal) : new Dictionary<string, string>(values, StringComparer.Ordinal);
-
-    private static Dictionary<string, string> Strings(JsonNode? node) =>
-        (node as JsonObject)?.ToDictionary(l => l.Key, l => l.Value?.ToString() ?? "", StringComparer.Ordinal)
-        ?? new Dictionary<string, string>(StringComparer.Ordinal);
 }

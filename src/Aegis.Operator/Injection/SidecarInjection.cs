@@ -1,6 +1,6 @@
 using System.Net;
 using Aegis.Operator.Certificates;
-using Aegis.Operator.Controllers;
+using Aegis.Operator.Caching;
 using Aegis.Operator.Hosting;
 using Aegis.Operator.Sidecar;
 using k8s;
@@ -23,16 +23,15 @@ public sealed record WebhookHostOptions
 /// <summary>Wires the injection webhook into the operator host: services, the HTTPS listener, and the endpoint.</summary>
 public static class SidecarInjection
 {
-    public static void AddServices(IServiceCollection services, IKubernetes client, string operatorNamespace, WebhookHostOptions webhook)
+    public static void AddServices(IServiceCollection services, IKubernetes client, string operatorNamespace, WebhookHostOptions webhook, TimeProvider time)
     {
         services.AddSingleton<ServingCertificate>();
-        services.AddSingleton(sp => new WebhookCertificateRotator(client, webhook.Tls, sp.GetRequiredService<ServingCertificate>(), TimeProvider.System,
+        services.AddSingleton(sp => new WebhookCertificateRotator(client, webhook.Tls, sp.GetRequiredService<ServingCertificate>(), time,
             sp.GetRequiredService<ILogger<WebhookCertificateRotator>>()));
-        services.AddSingleton(sp => new NamespaceLabelCache(client, CustomResourceInformer.ForNamespaces(client, sp.GetRequiredService<ILogger<CustomResourceInformer>>())));
+        services.AddSingleton(sp => new NamespaceLabelCache(client, sp.GetRequiredService<InformerCache>().For<k8s.Models.V1Namespace>()));
         // Without a DecisionTrust (the operator issues no decision certificate) nothing is published and every pod is refused.
         services.AddSingleton(sp => new PodInjectionWebhook(new PodInjector(webhook.Sidecar, operatorNamespace, sp.GetService<DecisionTrust>() ?? new DecisionTrust()), sp.GetRequiredService<NamespaceLabelCache>(),
             sp.GetRequiredService<ILogger<PodInjectionWebhook>>()));
-        services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(sp.GetRequiredService<NamespaceLabelCache>().Informer.RunAsync));
         services.AddSingleton<IHostedService>(sp => new OperatorHost.LoopService(sp.GetRequiredService<WebhookCertificateRotator>().RunAsync));
     }
 

@@ -84,17 +84,35 @@ public static class BundleArchive
         return result;
     }
 
-    /// <summary>Reads the files of a bundle archive (leading '/' stripped); throws <see cref="InvalidDataException"/> when malformed.</summary>
+    /// <summary>
+    /// Reads the files of a bundle archive (leading '/' stripped). Throws <see cref="BundleSizeException"/> when the
+    /// archive, or what it inflates to, is over the limits (<see cref="BundleLayout"/>) however it is encoded, and
+    /// <see cref="InvalidDataException"/> when it is malformed.
+    /// </summary>
     public static Dictionary<string, byte[]> Unpack(byte[] archive)
     {
+        if (archive.Length > BundleLayout.MaxArchiveBytes)
+        {
+            throw new BundleSizeException($"the bundle archive is {archive.Length:N0} bytes; at most {BundleLayout.MaxArchiveBytes:N0} are read");
+        }
+
         var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         try
         {
             using var gzip = new GZipStream(new MemoryStream(archive, writable: false), CompressionMode.Decompress);
-            using var reader = new TarReader(gzip);
+
+            // Counts every inflated byte (headers, padding and skipped entries too), so no encoding gets past the limit.
+            using var bounded = new BoundedStream(gzip, BundleLayout.MaxFileBytes + (BundleLayout.MaxEntries * 2L * 512) + 1024);
+            using var reader = new TarReader(bounded);
+            var entries = 0;
             long total = 0;
             while (reader.GetNextEntry() is { } entry)
             {
+                if (++entries > BundleLayout.MaxEntries)
+                {
+                    throw new BundleSizeException($"the bundle has more than {BundleLayout.MaxEntries} entries");
+                }
+
                 if (entry.EntryType is TarEntryType.Directory)
                 {
                     continue;
@@ -108,7 +126,7 @@ public static class BundleArchive
                 var name = entry.Name.TrimStart('/');
                 if (entry.Length > BundleLayout.MaxFileBytes || (total += entry.Length) > BundleLayout.MaxFileBytes)
                 {
-                    throw new InvalidDataException($"bundle is larger than {BundleLayout.MaxFileBytes} bytes");
+                    throw new BundleSizeException($"the bundle inflates to more than {BundleLayout.MaxFileBytes:N0} bytes");
                 }
 
                 using var data = new MemoryStream();
@@ -119,11 +137,60 @@ public static class BundleArchive
                 }
             }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException)
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException && e is not BundleSizeException)
         {
             throw new InvalidDataException("not a gzipped tar bundle: " + e.Message, e);
         }
 
         return files;
     }
+
+    /// <summary>A read-only stream that fails once more than a given number of bytes have been read through it.</summary>
+    private sealed class BoundedStream(Stream inner, long limit) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private int Count(int read)
+        {
+            if ((_read += read) > limit)
+            {
+                throw new BundleSizeException($"the bundle inflates to more than {BundleLayout.MaxFileBytes:N0} bytes");
+            }
+
+            return read;
+        }
+    }
 }
+
+/// <summary>Thrown when a bundle archive, or what it inflates to, is over the size limits.</summary>
+public sealed class BundleSizeException(string message) : IOException(message);

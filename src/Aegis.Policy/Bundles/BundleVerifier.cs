@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Aegis.Contracts.Bundles;
 using Aegis.Policy.Signing;
 
 namespace Aegis.Policy.Bundles;
@@ -18,10 +19,23 @@ public static class BundleRejection
     public const string FileMissing = "bundle_file_missing";
     public const string TenantMismatch = "bundle_tenant_mismatch";
     public const string RevisionMismatch = "bundle_revision_mismatch";
+
+    /// <summary>The bundle's schema version is one this release cannot read.</summary>
+    public const string SchemaUnsupported = "bundle_schema_unsupported";
+
+    /// <summary>The bundle is older (a lower sequence) than the one held for the tenant.</summary>
+    public const string Rollback = "bundle_rollback";
+
+    /// <summary>The archive, or what it inflates to, is over the size limit.</summary>
+    public const string TooLarge = "bundle_too_large";
 }
 
-/// <summary>A verified bundle: its tenant, revision and compiled document.</summary>
-public sealed record VerifiedBundle(string Tenant, string Revision, BundleManifest Manifest, BundleDocument Document, string KeyId);
+/// <summary>A verified bundle: its tenant, revision, sequence and wire data.</summary>
+public sealed record VerifiedBundle(string Tenant, string Revision, BundleManifest Manifest, BundleData Data, string KeyId)
+{
+    /// <summary>The manifest's sequence (0 for an unsequenced bundle).</summary>
+    public long Sequence => Manifest.Sequence;
+}
 
 /// <summary>The outcome of verifying a bundle: the bundle, or a named reason and a message.</summary>
 public sealed record BundleVerification(VerifiedBundle? Bundle, string? Reason, string? Message)
@@ -48,6 +62,10 @@ public sealed class BundleVerifier
         try
         {
             files = BundleArchive.Unpack(archive);
+        }
+        catch (BundleSizeException e)
+        {
+            return BundleVerification.Fail(BundleRejection.TooLarge, e.Message);
         }
         catch (InvalidDataException e)
         {
@@ -139,20 +157,41 @@ public sealed class BundleVerifier
         }
 
         BundleManifest manifest;
-        BundleDocument document;
+        BundleData document;
         try
         {
-            manifest = JsonSerializer.Deserialize<BundleManifest>(manifestJson, BundleDocument.SerializerOptions)
-                ?? throw new JsonException(".manifest is null");
-            using var data = JsonDocument.Parse(dataJson);
-            if (!data.RootElement.TryGetProperty(BundleLayout.Root, out var root))
+            // The schema version first: a newer format is refused by name, not as whatever its fields fail to parse as.
+            using (var head = JsonDocument.Parse(manifestJson))
             {
-                return BundleVerification.Fail(BundleRejection.Malformed, $"data.json has no root \"{BundleLayout.Root}\"");
+                if (head.RootElement.ValueKind != JsonValueKind.Object || !head.RootElement.TryGetProperty("schemaVersion", out var version)
+                    || version.ValueKind != JsonValueKind.Number || !version.TryGetInt32(out var schema))
+                {
+                    return BundleVerification.Fail(BundleRejection.SchemaUnsupported, ".manifest names no schemaVersion (bundles before schema 1 are not read)");
+                }
+
+                if (!BundleFormat.SupportedSchemaVersions.Contains(schema))
+                {
+                    return BundleVerification.Fail(BundleRejection.SchemaUnsupported,
+                        $"schemaVersion {schema} is not one this decision server reads ({string.Join(", ", BundleFormat.SupportedSchemaVersions)})");
+                }
             }
 
-            document = root.Deserialize<BundleDocument>(BundleDocument.SerializerOptions) ?? throw new JsonException("data is null");
+            manifest = JsonSerializer.Deserialize<BundleManifest>(manifestJson, BundleFormat.Json)
+                ?? throw new JsonException(".manifest is null");
+            using var data = JsonDocument.Parse(dataJson);
+            if (!data.RootElement.TryGetProperty(BundleFormat.Root, out var root))
+            {
+                return BundleVerification.Fail(BundleRejection.Malformed, $"data.json has no root \"{BundleFormat.Root}\"");
+            }
+
+            if (!root.TryGetProperty("schemaVersion", out var dataVersion) || dataVersion.ValueKind != JsonValueKind.Number || dataVersion.GetInt32() != manifest.SchemaVersion)
+            {
+                return BundleVerification.Fail(BundleRejection.SchemaUnsupported, $"data.json's schemaVersion does not match the manifest's ({manifest.SchemaVersion})");
+            }
+
+            document = root.Deserialize<BundleData>(BundleFormat.Json) ?? throw new JsonException("data is null");
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
         {
             return BundleVerification.Fail(BundleRejection.Malformed, "bundle content does not match the Aegis bundle format: " + e.Message);
         }
@@ -164,7 +203,7 @@ public sealed class BundleVerifier
         }
 
         var revision = BundleCompiler.ComputeRevision(CanonicalJson.Canonicalize(dataJson),
-            CanonicalJson.SerializeValue(manifest.Metadata, BundleDocument.SerializerOptions));
+            CanonicalJson.SerializeValue(manifest.Metadata, BundleFormat.Json));
         if (revision != manifest.Revision)
         {
             return BundleVerification.Fail(BundleRejection.RevisionMismatch, $"manifest revision {manifest.Revision} does not match the content ({revision})");

@@ -1,3 +1,4 @@
+using Aegis.Contracts.Bundles;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Conditions;
 using Aegis.Policy.Matching;
@@ -201,52 +202,60 @@ public sealed class PolicySet
     }
 
     /// <summary>Compiles bundle content produced by <see cref="BundleCompiler"/>.</summary>
-    public static PolicySet From(BundleContent content) => Load(content.Document, content.Revision);
+    public static PolicySet From(BundleContent content) => Load(content.Data, content.Revision);
 
-    /// <summary>Compiles a bundle document; throws <see cref="PolicySetException"/> naming the first bad field.</summary>
-    public static PolicySet Load(BundleDocument document, string revision)
+    /// <summary>Compiles bundle wire data; throws <see cref="PolicySetException"/> naming the first bad field.</summary>
+    public static PolicySet Load(BundleData data, string revision)
     {
-        var policies = document.Policies.Select(p => CompilePolicy(p)).ToArray();
-        var budgets = document.Budgets.Select(CompileBudget).ToArray();
+        var policies = data.Policies.Select(CompilePolicy).ToArray();
+        var budgets = data.Budgets.Select(CompileBudget).ToArray();
         CompiledRegion? region = null;
-        if (document.Regions.Count > 0)
+        if (data.Regions.Count > 0)
         {
-            var allowed = new HashSet<string>(document.Regions[0].Spec.AllowedRegions, StringComparer.Ordinal);
-            foreach (var r in document.Regions.Skip(1))
+            var allowed = new HashSet<string>(data.Regions[0].AllowedRegions, StringComparer.Ordinal);
+            foreach (var r in data.Regions.Skip(1))
             {
-                allowed.IntersectWith(r.Spec.AllowedRegions);
+                allowed.IntersectWith(r.AllowedRegions);
             }
 
             region = new CompiledRegion
             {
                 Allowed = allowed,
-                Hosts = [.. document.Regions.SelectMany(r => (r.Spec.RegionHosts ?? []).SelectMany(kv =>
+                Hosts = [.. data.Regions.SelectMany(r => (r.RegionHosts ?? new Dictionary<string, IReadOnlyList<string>>()).SelectMany(kv =>
                     kv.Value.Select(h => (Compile(() => HostPattern.Compile(h), r.Id, $"regionHosts.{kv.Key}"), kv.Key))))],
             };
         }
 
         return new PolicySet
         {
-            Tenant = document.Tenant,
+            Tenant = data.Tenant,
             Revision = revision,
             Policies = policies,
             Budgets = budgets,
             Region = region,
-            Tools = Compile(() => ToolCatalog.Compile(document.ToolServers), document.Tenant, "toolServers"),
-            InvalidRegions = [.. document.InvalidRegions],
+            Tools = Compile(() => ToolCatalog.Compile(data.ToolServers), data.Tenant, "toolServers"),
+            InvalidRegions = [.. data.InvalidRegions],
         };
     }
 
-    private static CompiledPolicy CompilePolicy(BundlePolicy policy) => new()
+    private static CompiledPolicy CompilePolicy(PolicyData policy) => new()
     {
         Id = policy.Id,
-        Mode = policy.Spec.Mode,
-        Agents = Compile(() => GlobSet.Of(policy.Spec.Agents), policy.Id, "spec.agents"),
-        DefaultEffect = policy.Spec.DefaultEffect,
-        Rules = [.. policy.Spec.Rules.Select((r, i) => CompileRule(policy.Id, r, i))],
+        Mode = policy.Mode == PolicyModeData.Shadow ? PolicyMode.Shadow : PolicyMode.Enforce,
+        Agents = Compile(() => GlobSet.Of(policy.Agents), policy.Id, "spec.agents"),
+        DefaultEffect = CompileEffect(policy.DefaultEffect),
+        Rules = [.. policy.Rules.Select((r, i) => CompileRule(policy.Id, r, i))],
     };
 
-    private static CompiledRule CompileRule(string policyId, PolicyRule rule, int index)
+    private static Effect CompileEffect(EffectData effect) => effect switch
+    {
+        EffectData.Allow => Effect.Allow,
+        EffectData.Sanitize => Effect.Sanitize,
+        EffectData.ApprovalNeeded => Effect.ApprovalNeeded,
+        _ => Effect.Deny,
+    };
+
+    private static CompiledRule CompileRule(string policyId, RuleData rule, int index)
     {
         var path = $"spec.rules[{index}]";
         CelCondition? condition = null;
@@ -256,7 +265,8 @@ public sealed class PolicySet
         }
 
         Redactor? redactor = null;
-        if (rule.Redact is { Count: > 0 } redact && !Redactor.TryCompile(redact, out redactor, out var redactError))
+        if (rule.Redact is { Count: > 0 } redact
+            && !Redactor.TryCompile([.. redact.Select(r => new RedactionSpec { Detector = r.Detector, Pattern = r.Pattern, Replacement = r.Replacement, Headers = r.Headers?.ToList() })], out redactor, out var redactError))
         {
             throw new PolicySetException($"{policyId}: {path}.redact: {redactError}");
         }
@@ -265,29 +275,43 @@ public sealed class PolicySet
         return new CompiledRule
         {
             Name = rule.Name,
-            Effect = rule.Effect,
+            Effect = CompileEffect(rule.Effect),
             Tools = rule.Match.Tools is { Count: > 0 } tools ? Compile(() => GlobSet.Of(tools), policyId, $"{path}.match.tools") : null,
             Hosts = egress is null ? null : Compile(() => (egress.Hosts ?? ["*"]).Select(HostPattern.Compile).ToArray(), policyId, $"{path}.match.egress.hosts"),
             Methods = egress?.Methods is { Count: > 0 } methods && !methods.Contains("*") ? [.. methods.Select(m => m.ToUpperInvariant())] : null,
             Paths = egress?.Paths is { Count: > 0 } paths ? Compile(() => GlobSet.Of(paths), policyId, $"{path}.match.egress.paths") : null,
             Condition = condition,
-            Approval = rule.Approval,
+            Approval = CompileApproval(rule.Approval),
             Redactor = redactor,
         };
     }
 
-    private static CompiledBudget CompileBudget(BundleBudget budget) => new()
+    private static ApprovalSpec? CompileApproval(ApprovalData? approval) => approval is null ? null : new()
+    {
+        Approvers = [.. approval.Approvers],
+        Ttl = approval.Ttl,
+        Channel = approval.Channel,
+        Escalation = approval.Escalation is { } e ? new EscalationSpec { After = e.After, Approvers = [.. e.Approvers] } : null,
+        MaxBatch = approval.MaxBatch,
+    };
+
+    private static CompiledBudget CompileBudget(BudgetData budget) => new()
     {
         Id = budget.Id,
-        Agents = Compile(() => GlobSet.Of(budget.Spec.Agents), budget.Id, "spec.agents"),
-        Daily = ParseMoney(budget.Spec.Daily, budget.Id, "spec.daily"),
-        Monthly = ParseMoney(budget.Spec.Monthly, budget.Id, "spec.monthly"),
-        TimeZone = budget.Spec.TimeZone ?? "UTC",
-        Zone = Values.TimeZones.TryFind(budget.Spec.TimeZone ?? "UTC", out var zone) ? zone : TimeZoneInfo.Utc,
-        OnExhausted = budget.Spec.OnExhausted,
-        Throttle = budget.Spec.Throttle,
-        RateLimit = budget.Spec.RateLimit,
-        Approval = budget.Spec.Approval,
+        Agents = Compile(() => GlobSet.Of(budget.Agents), budget.Id, "spec.agents"),
+        Daily = ParseMoney(budget.Daily, budget.Id, "spec.daily"),
+        Monthly = ParseMoney(budget.Monthly, budget.Id, "spec.monthly"),
+        TimeZone = budget.TimeZone ?? "UTC",
+        Zone = Values.TimeZones.TryFind(budget.TimeZone ?? "UTC", out var zone) ? zone : TimeZoneInfo.Utc,
+        OnExhausted = budget.OnExhausted switch
+        {
+            ExhaustedData.Throttle => ExhaustedAction.Throttle,
+            ExhaustedData.ApprovalNeeded => ExhaustedAction.ApprovalNeeded,
+            _ => ExhaustedAction.Deny,
+        },
+        Throttle = budget.Throttle is { } throttle ? new ThrottleSpec { RequestsPerMinute = throttle.RequestsPerMinute } : null,
+        RateLimit = budget.RateLimit is { } limit ? new RateLimitSpec { RequestsPerMinute = limit.RequestsPerMinute, Burst = limit.Burst } : null,
+        Approval = CompileApproval(budget.Approval),
     };
 
     private static decimal? ParseMoney(string? text, string id, string field) =>

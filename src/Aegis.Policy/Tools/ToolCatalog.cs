@@ -1,4 +1,4 @@
-using Aegis.Policy.Bundles;
+using Aegis.Contracts.Bundles;
 using Aegis.Policy.Matching;
 using Aegis.Policy.Resources;
 
@@ -137,36 +137,41 @@ public sealed class ToolCatalog
     }
 
     /// <summary>Compiles the bundle's ToolServers; throws <see cref="FormatException"/> naming the first bad field.</summary>
-    public static ToolCatalog Compile(IEnumerable<BundleToolServer> servers) =>
+    public static ToolCatalog Compile(IEnumerable<ToolServerData> servers) =>
         new([.. servers.OrderBy(s => s.Id, StringComparer.Ordinal).Select(CompileServer)]);
 
-    private static CompiledToolServer CompileServer(BundleToolServer server)
+    private static CompiledToolServer CompileServer(ToolServerData server)
     {
-        var spec = server.Spec;
-        if (!Uri.TryCreate(spec.Url, UriKind.Absolute, out var upstream))
+        if (!Uri.TryCreate(server.Url, UriKind.Absolute, out var upstream))
         {
-            throw new FormatException($"{server.Id}: spec.url: \"{spec.Url}\" is not an absolute URL");
+            throw new FormatException($"{server.Id}: spec.url: \"{server.Url}\" is not an absolute URL");
         }
 
         var hosts = new List<HostPattern> { HostPattern.Compile(upstream.IdnHost) };
-        hosts.AddRange((spec.Hosts ?? []).Select(HostPattern.Compile));
+        hosts.AddRange((server.Hosts ?? []).Select(HostPattern.Compile));
         return new CompiledToolServer
         {
             Id = server.Id,
-            Protocol = spec.Protocol,
+            Protocol = server.Protocol switch
+            {
+                ToolProtocolData.OpenAI => ToolProtocol.OpenAI,
+                ToolProtocolData.Anthropic => ToolProtocol.Anthropic,
+                ToolProtocolData.Http => ToolProtocol.Http,
+                _ => ToolProtocol.Mcp,
+            },
             Upstream = upstream,
             Prefix = server.Prefix,
             Hosts = [.. hosts],
-            Operations = [.. (spec.Operations ?? []).Select(o => new CompiledOperation
+            Operations = [.. (server.Operations ?? []).Select(o => new CompiledOperation
             {
                 Tool = server.Prefix + o.Name,
                 Method = o.Method.ToUpperInvariant(),
                 Path = Glob.Compile(o.Path),
-                Args = o.Args,
+                Args = o.Args == OperationArgsData.Query ? OperationArgs.Query : OperationArgs.Body,
             })],
-            Prices = [.. (spec.Prices ?? []).Select(p => (GlobSet.Of(p.Tools), Money(p.PerCall, server.Id, "spec.prices")))],
-            Models = [.. (spec.Models ?? []).Select(m => (Glob.Compile(m.Match), new ModelPrice(m.Match, Money(m.InputPer1M, server.Id, "spec.models"), Money(m.OutputPer1M, server.Id, "spec.models"))))],
-            MaxOutputTokens = spec.MaxOutputTokens ?? 4096,
+            Prices = [.. (server.Prices ?? []).Select(p => (GlobSet.Of(p.Tools), Money(p.PerCall, server.Id, "spec.prices")))],
+            Models = [.. (server.Models ?? []).Select(m => (Glob.Compile(m.Match), new ModelPrice(m.Match, Money(m.InputPer1M, server.Id, "spec.models"), Money(m.OutputPer1M, server.Id, "spec.models"))))],
+            MaxOutputTokens = server.MaxOutputTokens ?? 4096,
         };
     }
 

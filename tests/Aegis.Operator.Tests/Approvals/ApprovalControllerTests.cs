@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Aegis.Operator.Approvals;
+using Aegis.Operator.Caching;
 using Aegis.Operator.Slack;
 using Aegis.TestSupport;
 using Aegis.TestSupport.Kubernetes;
@@ -19,6 +20,7 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
     private HttpClient _http = null!;
     private ManualTime _time = null!;
     private ApprovalController _controller = null!;
+    private InformerCache _cache = null!;
     private CancellationTokenSource _stop = null!;
     private Task _informer = null!;
 
@@ -30,11 +32,12 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
         _slack.AddChannel("C0APPROVE", "approvals");
         _http = new HttpClient();
         _time = new ManualTime(DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-        _controller = new ApprovalController(_client, new ApprovalSettings(), new SlackClient(_http, _slack.ApiUrl, _slack.BotToken, TimeProvider.System),
-            _time, NullLoggerFactory.Instance, () => true);
+        _cache = new InformerCache(TimeProvider.System, NullLoggerFactory.Instance);
+        _cache.AddAegis<Aegis.Policy.Resources.ApprovalRequest>(_client, "approvalrequests");
+        _controller = new ApprovalController(_client, new ApprovalSettings(), new SlackClient(_http, _slack.ApiUrl, _slack.BotToken, _time), _cache, _time, NullLoggerFactory.Instance);
         _stop = new CancellationTokenSource();
-        _informer = _controller.Informer.RunAsync(_stop.Token);
-        await Eventually.TrueAsync(() => _controller.Informer.HasSynced, "the informer synced");
+        _informer = _cache.RunAsync(_stop.Token);
+        await _cache.WaitForSyncAsync(CancellationToken.None);
     }
 
     private async Task CreateAsync(string name, JsonObject? status = null, JsonObject? escalation = null)
@@ -60,11 +63,14 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
                 "aegis.dev", "v1alpha1", "fin", "approvalrequests", name);
         }
 
-        await Eventually.TrueAsync(() => _controller.Informer.Get("fin", name) is { } cached && cached["status"]?.ToJsonString() == status?.ToJsonString(), "the cache caught up");
+        var written = _api.Objects("aegis.dev", "approvalrequests", "fin").Single(o => o["metadata"]!["name"]!.ToString() == name)["metadata"]!["resourceVersion"]!.ToString();
+        await Eventually.TrueAsync(() => Requests.Get("fin", name)?.Metadata.ResourceVersion == written, "the cache caught up");
     }
 
-    private Task CaughtUpAsync(string name, Func<JsonObject?, bool> condition) =>
-        Eventually.TrueAsync(() => condition(_controller.Informer.Get("fin", name)), "the cache caught up");
+    private ResourceInformer<Aegis.Policy.Resources.ApprovalRequest> Requests => _cache.For<Aegis.Policy.Resources.ApprovalRequest>();
+
+    private Task CaughtUpAsync(string name, Func<Aegis.Policy.Resources.ApprovalRequest?, bool> condition) =>
+        Eventually.TrueAsync(() => condition(Requests.Get("fin", name)), "the cache caught up");
 
     [Fact]
     public async Task Reconcile_CacheBehindItsOwnStatusWrite_PostsToSlackOnce()
@@ -80,7 +86,7 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
 
         Assert.Single(_slack.Messages);
         Assert.NotNull(_api.Objects("aegis.dev", "approvalrequests", "fin").Single()["status"]!["slackMessageTs"]);
-        await CaughtUpAsync("ar-lag", o => o?["status"]?["slackMessageTs"] is not null);
+        await CaughtUpAsync("ar-lag", o => o?.Status?.SlackMessageTs is not null);
         await _controller.ReconcileAsync("fin/ar-lag");
         Assert.Single(_slack.Messages);
     }
@@ -92,7 +98,7 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
 
         _time.Now += TimeSpan.FromHours(23);
         var wait = await _controller.ReconcileAsync("fin/ar-old");
-        Assert.Equal(TimeSpan.FromHours(1), wait);
+        Assert.Equal(TimeSpan.FromHours(1), wait.RequeueAfter);
         Assert.Single(_api.Objects("aegis.dev", "approvalrequests", "fin"));
 
         _time.Now += TimeSpan.FromHours(1);
@@ -107,15 +113,15 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
 
         // First pass posts the ask.
         await _controller.ReconcileAsync("fin/ar-slow");
-        await CaughtUpAsync("ar-slow", o => o?["status"]?["slackMessageTs"] is not null);
-        var before = ApprovalObjects.Load(_controller.Informer.Get("fin", "ar-slow")!, out _)!;
+        await CaughtUpAsync("ar-slow", o => o?.Status?.SlackMessageTs is not null);
+        var before = Requests.Get("fin", "ar-slow")!;
         Assert.DoesNotContain("slack:U0CAROL", ApprovalController.Deciders(before));
 
         _time.Now += TimeSpan.FromMinutes(6);
         await _controller.ReconcileAsync("fin/ar-slow");
-        await CaughtUpAsync("ar-slow", o => o?["status"]?["escalatedAt"] is not null);
+        await CaughtUpAsync("ar-slow", o => o?.Status?.EscalatedAt is not null);
 
-        var after = ApprovalObjects.Load(_controller.Informer.Get("fin", "ar-slow")!, out _)!;
+        var after = Requests.Get("fin", "ar-slow")!;
         Assert.Contains("slack:U0CAROL", ApprovalController.Deciders(after));
         var reply = _slack.Messages[1];
         Assert.Equal(_slack.Messages[0].Ts, reply.ThreadTs);
@@ -128,7 +134,7 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
         await CreateAsync("ar-lost");
         var patch = new JsonObject { ["spec"] = new JsonObject { ["channel"] = "#nowhere" } };
         await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), "aegis.dev", "v1alpha1", "fin", "approvalrequests", "ar-lost");
-        await CaughtUpAsync("ar-lost", o => o?["spec"]?["channel"]?.ToString() == "#nowhere");
+        await CaughtUpAsync("ar-lost", o => o?.Spec.Channel == "#nowhere");
 
         await _controller.ReconcileAsync("fin/ar-lost");
 
@@ -140,17 +146,8 @@ public sealed class ApprovalControllerTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        try
-        {
-            await _informer;
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopped.
-        }
-
+        await _informer;
         _stop.Dispose();
-        _controller.Dispose();
         _http.Dispose();
         await _slack.DisposeAsync();
         _client.Dispose();

@@ -72,6 +72,7 @@ public sealed class ApprovalHarness : IAsyncDisposable
         var h = new ApprovalHarness();
         h.Api = await KubernetesTestServer.StartAsync(Directory.GetFiles(Path.Combine(RepositoryPaths.Root, "crds"), "*.yaml"));
         h.Client = new Kubernetes(new KubernetesClientConfiguration { Host = h.Api.Url });
+        await OperatorUnderTest.CreateNamespaceAsync(h.Client, "fin", "acme");
         h.Slack = await SlackTestServer.StartAsync();
         h.Slack.AddChannel(Channel, "approvals");
         h.Operator = OperatorHost.Build(new OperatorOptions

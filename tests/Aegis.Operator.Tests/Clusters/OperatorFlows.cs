@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
 using Aegis.Operator.Controllers;
-using Aegis.Operator.Publishing;
-using Aegis.Policy.Bundles;
 using Aegis.TestSupport;
 using k8s;
 using k8s.Models;
@@ -19,6 +17,7 @@ public abstract class OperatorFlows(IClusterFixture cluster)
     // IsolateAsync, which every test calls first, skips the test when the cluster cannot run.
     private Kubernetes Client => cluster.Client!;
 
+    /// <summary>A namespace of a fresh tenant (and the operator's namespace for this test).</summary>
     private async Task<(string Namespace, string Tenant)> IsolateAsync()
     {
         if (cluster.Client is null)
@@ -28,7 +27,7 @@ public abstract class OperatorFlows(IClusterFixture cluster)
 
         var id = Guid.NewGuid().ToString("N")[..8];
         var ns = "flow-" + id;
-        await Client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } });
+        await OperatorUnderTest.CreateNamespaceAsync(Client, ns, "t" + id);
         return (ns, "t" + id);
     }
 
@@ -50,68 +49,42 @@ public abstract class OperatorFlows(IClusterFixture cluster)
         obj["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c?["type"]?.ToString() == type)?[field]?.ToString();
 
     /// <summary>The policies in the tenant's current bundle, as "name:effect", after verifying its signature.</summary>
-    private static IReadOnlyList<string> BundledPolicies(BundleCatalog catalog, string tenant)
-    {
-        if (!catalog.TryGet(tenant, out _, out var archive))
-        {
-            return [];
-        }
+    private static IReadOnlyList<string> BundledPolicies(OperatorUnderTest op, string tenant) =>
+        op.Bundle(tenant) is { } bundle ? [.. bundle.Data.Policies.Select(p => $"{p.Id.Split('/')[^1]}:{p.Rules[0].Effect.ToString().ToLowerInvariant()}").Order(StringComparer.Ordinal)] : [];
 
-        var verified = new BundleVerifier(TestKeys.Jwks).Verify(archive, tenant);
-        Assert.True(verified.IsValid, verified.Message);
-        return [.. verified.Bundle!.Document.Policies.Select(p => $"{p.Id.Split('/')[^1]}:{p.Spec.Rules[0].Effect.ToString().ToLowerInvariant()}").Order(StringComparer.Ordinal)];
-    }
-
-    private async Task<(TenantController Controller, BundleCatalog Catalog, CancellationTokenSource Stop, Task Running)> StartOperatorAsync()
-    {
-        var catalog = new BundleCatalog();
-        var controller = new TenantController(Client, new TenantReconciler(TestKeys.Signer, catalog), TimeProvider.System, NullLoggerFactory.Instance);
-        var stop = new CancellationTokenSource();
-        var running = controller.RunAsync(2, stop.Token);
-        await Eventually.TrueAsync(() => controller.HasSynced, "caches synced", TimeSpan.FromSeconds(30));
-        return (controller, catalog, stop, running);
-    }
-
-    private static async Task StopAsync((TenantController Controller, BundleCatalog Catalog, CancellationTokenSource Stop, Task Running) op)
-    {
-        await op.Stop.CancelAsync();
-        await op.Running;
-        op.Stop.Dispose();
-        op.Controller.Dispose();
-    }
+    private Task<OperatorUnderTest> StartOperatorAsync(string ns) => OperatorUnderTest.StartAsync(Client, ns: ns);
 
     [Fact]
     public async Task Flow_CreateUpdateDelete_EndsInTheRightBundle()
     {
         var (ns, tenant) = await IsolateAsync();
-        var op = await StartOperatorAsync();
+        await OperatorUnderTest.CreateNamespaceAsync(Client, ns + "x", tenant + "x");
+        await using var op = await StartOperatorAsync(ns);
 
         await CreateAsync(Policy(ns, "pay", tenant), ns);
         await CreateAsync(Policy(ns, "refund", tenant, "deny"), ns);
-        await CreateAsync(Policy(ns, "elsewhere", tenant + "x"), ns);
-        await Eventually.TrueAsync(() => BundledPolicies(op.Catalog, tenant).SequenceEqual(["pay:allow", "refund:deny"]), "both policies bundled", TimeSpan.FromSeconds(30));
+        await CreateAsync(Policy(ns + "x", "elsewhere", tenant + "x"), ns + "x");
+        await Eventually.TrueAsync(() => BundledPolicies(op, tenant).SequenceEqual(["pay:allow", "refund:deny"]), "both policies bundled", TimeSpan.FromSeconds(30));
         // The other tenant reconciles on its own worker: it need not be done when the first tenant is.
-        await Eventually.TrueAsync(() => BundledPolicies(op.Catalog, tenant + "x").SequenceEqual(["elsewhere:allow"]), "the other tenant bundled", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(() => BundledPolicies(op, tenant + "x").SequenceEqual(["elsewhere:allow"]), "the other tenant bundled", TimeSpan.FromSeconds(30));
 
         await Client.CustomObjects.PatchNamespacedCustomObjectAsync(
             new V1Patch("""{"spec":{"rules":[{"name":"r","match":{"tools":["stripe.*"]},"effect":"approval_needed","approval":{"approvers":["slack:U1"]}}]}}""", V1Patch.PatchType.MergePatch),
             "aegis.dev", "v1alpha1", ns, "agentpolicies", "pay");
-        await Eventually.TrueAsync(() => BundledPolicies(op.Catalog, tenant).SequenceEqual(["pay:approvalneeded", "refund:deny"]), "the update bundled", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(() => BundledPolicies(op, tenant).SequenceEqual(["pay:approvalneeded", "refund:deny"]), "the update bundled", TimeSpan.FromSeconds(30));
 
         await Client.CustomObjects.DeleteNamespacedCustomObjectAsync("aegis.dev", "v1alpha1", ns, "agentpolicies", "refund");
-        await Eventually.TrueAsync(() => BundledPolicies(op.Catalog, tenant).SequenceEqual(["pay:approvalneeded"]), "the delete bundled", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(() => BundledPolicies(op, tenant).SequenceEqual(["pay:approvalneeded"]), "the delete bundled", TimeSpan.FromSeconds(30));
         await Eventually.TrueAsync(async () => Condition(await ReadAsync(ns, "pay"), "Ready", "observedGeneration") == "2", "status of the update", TimeSpan.FromSeconds(30));
-
-        await StopAsync(op);
     }
 
     [Fact]
     public async Task Flow_InvalidObject_GetsAcceptedFalseAndTheBundleStays()
     {
         var (ns, tenant) = await IsolateAsync();
-        var op = await StartOperatorAsync();
+        await using var op = await StartOperatorAsync(ns);
         await CreateAsync(Policy(ns, "pay", tenant), ns);
-        await Eventually.TrueAsync(() => BundledPolicies(op.Catalog, tenant).Count == 1, "the good bundle", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(() => BundledPolicies(op, tenant).Count == 1, "the good bundle", TimeSpan.FromSeconds(30));
         op.Catalog.TryGet(tenant, out var good, out _);
 
         // Valid for the API server's schema, wrong for the CEL compiler: only the operator can refuse it.
@@ -122,8 +95,59 @@ public abstract class OperatorFlows(IClusterFixture cluster)
         op.Catalog.TryGet(tenant, out var after, out _);
         Assert.Equal(good, after);
         Assert.Equal("True", Condition(await ReadAsync(ns, "pay"), "Ready", "status"));
+    }
 
-        await StopAsync(op);
+    [Fact]
+    public async Task Flow_PolicyInAnotherTenantsNamespaceNamingThisTenant_NeverReachesItsBundle()
+    {
+        var (victimNs, victim) = await IsolateAsync();
+        var (attackerNs, _) = await IsolateAsync();
+        await using var op = await StartOperatorAsync(victimNs);
+        await CreateAsync(Policy(victimNs, "pay", victim, "deny"), victimNs);
+        await Eventually.TrueAsync(() => BundledPolicies(op, victim).SequenceEqual(["pay:deny"]), "the victim's own bundle", TimeSpan.FromSeconds(30));
+        var before = op.Bundle(victim)!.Revision;
+
+        // Whoever may create AgentPolicies in the attacker's namespace tries to allow everything for the victim.
+        await CreateAsync(Policy(attackerNs, "allow-all", victim, "allow"), attackerNs);
+
+        await Eventually.TrueAsync(async () => Condition(await ReadAsync(attackerNs, "allow-all"), "Accepted", "reason") == "TenantMismatch", "the attack refused", TimeSpan.FromSeconds(30));
+        Assert.Equal(before, op.Bundle(victim)!.Revision);
+        Assert.Equal(["pay:deny"], BundledPolicies(op, victim));
+        var events = await Client.CoreV1.ListNamespacedEventAsync(attackerNs);
+        Assert.Contains(events.Items, e => e.Reason == "TenantMismatch" && e.InvolvedObject.Name == "allow-all" && e.Type == "Warning");
+    }
+
+    [Fact]
+    public async Task Flow_ObjectInUnlabelledNamespace_IsTenantNotBoundAndCompiledNowhere()
+    {
+        var (opNs, tenant) = await IsolateAsync();
+        var loose = "loose-" + Guid.NewGuid().ToString("N")[..8];
+        await OperatorUnderTest.CreateNamespaceAsync(Client, loose, null);
+        await using var op = await StartOperatorAsync(opNs);
+
+        await CreateAsync(Policy(loose, "stray", tenant), loose);
+
+        await Eventually.TrueAsync(async () => Condition(await ReadAsync(loose, "stray"), "Accepted", "reason") == "TenantNotBound", "the stray refused", TimeSpan.FromSeconds(30));
+        Assert.Contains($"namespace {loose} has no aegis.dev/tenant label", Condition(await ReadAsync(loose, "stray"), "Accepted", "message"), StringComparison.Ordinal);
+        Assert.Empty(BundledPolicies(op, tenant));
+    }
+
+    [Fact]
+    public async Task Flow_NamespaceRelabelled_RecompilesBothTenants()
+    {
+        var (ns, first) = await IsolateAsync();
+        var second = first + "b";
+        await using var op = await StartOperatorAsync(ns);
+        await CreateAsync(Policy(ns, "pay", first), ns);
+        await Eventually.TrueAsync(() => BundledPolicies(op, first).SequenceEqual(["pay:allow"]), "bundled for the first tenant", TimeSpan.FromSeconds(30));
+
+        // A cluster admin hands the namespace to the second tenant: the first loses the policy, which now names the wrong tenant.
+        await Client.CoreV1.PatchNamespaceAsync(new V1Patch("{\"metadata\":{\"labels\":{\"aegis.dev/tenant\":\"" + second + "\"}}}", V1Patch.PatchType.MergePatch), ns);
+
+        await Eventually.TrueAsync(() => BundledPolicies(op, first).Count == 0, "the first tenant's bundle recompiled without it", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(async () => Condition(await ReadAsync(ns, "pay"), "Accepted", "reason") == "TenantMismatch", "the policy now mismatched", TimeSpan.FromSeconds(30));
+        await CreateAsync(Policy(ns, "moved", second), ns);
+        await Eventually.TrueAsync(() => BundledPolicies(op, second).SequenceEqual(["moved:allow"]), "the second tenant's bundle", TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -144,7 +168,13 @@ public abstract class OperatorFlows(IClusterFixture cluster)
         var runA = a.RunAsync(stopA.Token);
         await Eventually.TrueAsync(() => a.IsLeader, "a leading", TimeSpan.FromSeconds(10));
         var runB = b.RunAsync(stopB.Token);
-        await Task.Delay(1000);
+
+        // a renews twice more (b retries as often): b has had its tries, and the Lease stays a's.
+        async Task<DateTime?> RenewedAt() => (await Client.CoordinationV1.ReadNamespacedLeaseAsync("aegis-operator", ns)).Spec.RenewTime;
+        var renewed = await RenewedAt();
+        await Eventually.TrueAsync(async () => await RenewedAt() != renewed, "a renewed once", TimeSpan.FromSeconds(10));
+        renewed = await RenewedAt();
+        await Eventually.TrueAsync(async () => await RenewedAt() != renewed, "a renewed twice", TimeSpan.FromSeconds(10));
         Assert.False(b.IsLeader);
 
         // a crashes (stops renewing, never releases): b leads once the lease has expired, not before.

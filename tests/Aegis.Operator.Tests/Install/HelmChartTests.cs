@@ -137,7 +137,10 @@ public partial class HelmChartTests
         var decisionArgs = await JsonAsync(kubectl!, env, "deployment", "aegis-decision");
         Assert.Contains("--listen=0.0.0.0", Args(operatorArgs));
         Assert.Contains($"--decision-address=aegis-decision.{Namespace}.svc:9191", Args(operatorArgs));
-        Assert.Contains($"--bundle-url=http://aegis-operator.{Namespace}.svc:8080/bundles/{{tenant}}", Args(decisionArgs));
+        // Without the webhook there is no operator CA (and no cert-manager): only then is :8080 plain HTTP.
+        var tls = values != "minimal-values.yaml";
+        Assert.Contains($"--bundle-url={(tls ? "https" : "http")}://aegis-operator.{Namespace}.svc:8080/bundles/{{tenant}}", Args(decisionArgs));
+        Assert.Equal(tls, Args(decisionArgs).Contains("--ca-file=/etc/aegis/ca/ca.crt"));
         Assert.Contains("--listen=0.0.0.0", Args(decisionArgs));
     }
 
@@ -219,7 +222,7 @@ public partial class HelmChartTests
         Assert.Contains("name: AEGIS_SLACK_BOT_TOKEN", op, StringComparison.Ordinal);
         Assert.Contains("secretKeyRef: { name: \"aegis-slack\", key: \"bot-token\" }", op, StringComparison.Ordinal);
         Assert.Contains("secretKeyRef: { name: \"aegis-slack\", key: \"signing-secret\" }", op, StringComparison.Ordinal);
-        Assert.Contains("- --approvals-url=http://aegis-operator." + Namespace + ".svc:8080/v1/approvals", decision, StringComparison.Ordinal);
+        Assert.Contains("- --approvals-url=https://aegis-operator." + Namespace + ".svc:8080/v1/approvals", decision, StringComparison.Ordinal);
         Assert.NotEqual(0, missing.Exit);
         Assert.Contains("at '/slack/secretName': minLength", missing.Err, StringComparison.Ordinal);
     }
@@ -249,7 +252,7 @@ public partial class HelmChartTests
                 """resources: ["tokenrevocations"]|verbs: ["create"]""",
                 """resources: ["leases"]|verbs: ["create"]""",
                 """resources: ["leases"]|resourceNames: ["aegis-operator"]|verbs: ["get", "update"]""",
-                """resources: ["configmaps"]|verbs: ["get", "create", "update"]""",
+                """resources: ["configmaps"]|verbs: ["get", "list", "watch", "create", "update"]""",
                 """resources: ["secrets"]|resourceNames: ["aegis-org-keys"]|verbs: ["get"]""",
                 """resources: ["secrets"]|verbs: ["create"]""",
                 """resources: ["secrets"]|resourceNames: ["aegis-decision-tls", "aegis-webhook-tls"]|verbs: ["get", "update"]""",

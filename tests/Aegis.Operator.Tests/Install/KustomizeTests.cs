@@ -49,7 +49,7 @@ public class KustomizeTests
         Assert.Equal(1, decision["spec"]!["replicas"]!.GetValue<int>());
         Assert.DoesNotContain(Args(decision), a => a.StartsWith("--redis", StringComparison.Ordinal));
         Assert.Contains("--configmaps", Args(op));
-        Assert.Contains("--bundle-url=http://aegis-operator.aegis-system.svc:8080/bundles/{tenant}", Args(decision));
+        Assert.Contains("--bundle-url=https://aegis-operator.aegis-system.svc:8080/bundles/{tenant}", Args(decision));
         Assert.DoesNotContain("kind: PodDisruptionBudget", built, StringComparison.Ordinal);
         Assert.Equal(5, HelmChartTests.Documents(built).Count(d => d.Kind == "CustomResourceDefinition"));
     }

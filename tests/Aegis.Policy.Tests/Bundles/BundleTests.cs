@@ -93,8 +93,8 @@ public class BundleTests
         Assert.Equal(content.Revision, result.Bundle.Revision);
         Assert.Equal(TestKeys.Signer.KeyId, result.Bundle.KeyId);
         Assert.Equal(["team/budget", "default/b-policy", "z/a-policy", "team/region", "team/a"], result.Bundle.Manifest.Metadata.Sources.Select(s => s.Id));
-        Assert.Equal(["default/b-policy", "z/a-policy"], result.Bundle.Document.Policies.Select(p => p.Id));
-        Assert.Equal("args.x > 1.0", result.Bundle.Document.Policies[1].Spec.Rules[0].When);
+        Assert.Equal(["default/b-policy", "z/a-policy"], result.Bundle.Data.Policies.Select(p => p.Id));
+        Assert.Equal("args.x > 1.0", result.Bundle.Data.Policies[1].Rules[0].When);
     }
 
     [Fact]

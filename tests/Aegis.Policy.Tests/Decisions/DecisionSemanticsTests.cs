@@ -183,9 +183,9 @@ public class DecisionSemanticsTests
         var acme = BundleCompiler.Compile("acme", load.Objects);
         var set = PolicySet.From(acme);
 
-        Assert.Equal(["default/acme-policy"], acme.Document.Policies.Select(p => p.Id));
-        Assert.Empty(acme.Document.Budgets);
-        Assert.Empty(acme.Document.Regions);
+        Assert.Equal(["default/acme-policy"], acme.Data.Policies.Select(p => p.Id));
+        Assert.Empty(acme.Data.Budgets);
+        Assert.Empty(acme.Data.Regions);
         Assert.DoesNotContain("evil", System.Text.Encoding.UTF8.GetString(acme.DataJson), StringComparison.Ordinal);
         Assert.Equal(Effect.Allow, DecisionEngine.Decide(set, PolicyFixtures.ToolCall("acme", "bot", "pay")).Effect);
         Assert.Equal(Effect.Deny, DecisionEngine.Decide(set, PolicyFixtures.ToolCall("acme", "other-agent", "anything")).Effect);

@@ -142,7 +142,7 @@ public sealed partial class KubernetesTestServer : IAsyncDisposable
     /// <summary>Lets held watch requests through.</summary>
     public void ReleaseWatches() => Interlocked.Exchange(ref _watchGate, _openGate).TrySetResult();
 
-    /// <summary>How many list (<paramref name="verb"/> "list") or watch ("watch") requests a resource has had.</summary>
+    /// <summary>How many list (<paramref name="verb"/> "list"), watch ("watch") or single-object read ("get") requests a resource has had.</summary>
     public int Calls(string verb, string plural) => _calls.GetValueOrDefault($"{verb} {plural}");
 
     private static TaskCompletionSource Opened()
