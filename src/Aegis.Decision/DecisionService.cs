@@ -101,13 +101,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     {
         var started = Stopwatch.GetTimestamp();
         var decisionId = Guid.CreateVersion7().ToString("N");
-        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
-
-        // The span continues the caller's traceparent or starts a trace; never the host's own unsampled request
-        // activity, which a parent-based sampler would follow into dropping every decision span. (An async
-        // method's change to Activity.Current does not flow back to its caller.)
-        Activity.Current = null;
-        using var span = DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
+        using var span = StartSpan(request);
         DecisionOutcome outcome;
         try
         {
@@ -119,11 +113,42 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             outcome = Deny(decisionId, "internal_error", e.GetType().Name + ": " + e.Message, null);
         }
 
+        return await RecordAsync(outcome, request, span, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses a request that could not be understood (before any token or bundle was looked at), recorded like every
+    /// decision: a span, the metrics and an audit record. <paramref name="observed"/> holds what could be read of it.
+    /// </summary>
+    public async Task<DecisionOutcome> RefuseAsync(DecisionRequest observed, string reason, string message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(observed);
+        var started = Stopwatch.GetTimestamp();
+        using var span = StartSpan(observed);
+        var outcome = Deny(Guid.CreateVersion7().ToString("N"), reason, message, null);
+        return await RecordAsync(outcome, observed, span, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Activity? StartSpan(DecisionRequest request)
+    {
+        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
+
+        // The span continues the caller's traceparent or starts a trace; never the host's own unsampled request
+        // activity, which a parent-based sampler would follow into dropping every decision span. (An async
+        // method's change to Activity.Current does not flow back to its caller.)
+        Activity.Current = null;
+        return DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
+    }
+
+    /// <summary>Audits (waiting until the record is durable), counts and tags the span of one outcome.</summary>
+    private async Task<DecisionOutcome> RecordAsync(DecisionOutcome outcome, DecisionRequest request, Activity? span, long started, CancellationToken cancellationToken)
+    {
+        var decisionId = outcome.DecisionId;
         if (audit is not null)
         {
             try
             {
-                await audit.AppendAsync(AuditRecord(outcome, request), cancellationToken).ConfigureAwait(false);
+                await audit.AppendAsync(AuditRecord(outcome, request, span), cancellationToken).ConfigureAwait(false);
             }
             catch (AuditUnavailableException e)
             {
@@ -134,6 +159,10 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
         var effect = DecisionJson.EffectName(outcome.Effect);
         telemetry.Record(effect, outcome.Reason, Stopwatch.GetElapsedTime(started));
+        if (request.Tool is not null)
+        {
+            telemetry.RecordToolCall(outcome.Agent?.Tenant, outcome.Reason);
+        }
         foreach (var shadow in outcome.Decision?.Shadow ?? [])
         {
             telemetry.RecordShadow(shadow.Policy, DecisionJson.EffectName(shadow.Effect));
@@ -411,24 +440,43 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         }
     }
 
-    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request) => new(
-        time.GetUtcNow(),
-        outcome.DecisionId,
-        outcome.Agent?.Tenant,
-        outcome.Agent?.AgentId,
-        request.Tool,
-        request.Request?.Method,
-        request.Request?.Host,
-        request.Request?.Path,
-        DecisionJson.EffectName(outcome.Effect),
-        outcome.Reason,
-        outcome.Policy,
-        outcome.Rule,
-        outcome.Revision,
-        outcome.Decision?.Cost,
-        outcome.Message,
-        outcome.Decision?.Redactions.Count ?? 0,
-        outcome.Decision?.Shadow ?? []);
+    /// <summary>
+    /// The audit record of an outcome: values only (digest, redacted args as text), never the request's pooled JSON.
+    /// Raw arguments only when the deciding policy opted in (spec.audit.includeArgs), redacted by its redactors.
+    /// </summary>
+    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request, Activity? span)
+    {
+        var decision = outcome.Decision;
+        var reserved = outcome.Kind == OutcomeKind.Allowed && outcome.Reason != ServerReasons.OverrideApproved
+            && decision is { Budgets.Count: > 0, Cost: > 0 } && !decision.Budgets.Any(b => b.Exhausted)
+            ? decision.Cost
+            : null;
+        return new AuditEntry
+        {
+            Time = time.GetUtcNow(),
+            DecisionId = outcome.DecisionId,
+            TraceId = span is not null ? span.TraceId.ToHexString() : ActivityContext.TryParse(request.TraceParent, null, out var caller) ? caller.TraceId.ToHexString() : null,
+            Tenant = outcome.Agent?.Tenant,
+            AgentId = outcome.Agent?.AgentId,
+            Tool = request.Tool,
+            ArgsDigest = request.Tool is null ? null : AgentTokens.ArgsDigest(request.Args),
+            Method = request.Request?.Method,
+            Host = request.Request?.Host,
+            Path = request.Request?.Path,
+            Effect = DecisionJson.EffectName(outcome.Effect),
+            Reason = outcome.Reason,
+            Policy = outcome.Policy,
+            Rule = outcome.Rule,
+            Revision = outcome.Revision,
+            Cost = decision?.Cost,
+            Reserved = reserved,
+            Message = outcome.Message,
+            Redactions = decision?.Redactions.Sum(r => r.Count) ?? 0,
+            RedactionKinds = decision is { Redactions.Count: > 0 } ? [.. decision.Redactions.Select(r => r.Detector).Distinct(StringComparer.Ordinal)] : [],
+            Shadow = decision?.Shadow ?? [],
+            Args = outcome.Agent is { } agent ? AuditArgs.ForPolicy(bundles.Get(agent.Tenant)?.Policies, outcome.Policy, request.Args, decision) : null,
+        };
+    }
 
     private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)
     {

@@ -33,6 +33,12 @@ internal static class ServeCommand
         var redis = new Option<string?>("--redis") { Description = "Redis for budgets, rate limits and token ids (host:port or redis://...); in memory when absent" };
         var approvals = new Option<string?>("--approvals-url") { Description = "With --bundle-url: the operator's POST /v1/approvals, where approval_needed calls are filed, e.g. http://aegis-operator.aegis-system.svc:8080/v1/approvals" };
         var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals };
+        var auditFlags = new AuditFlags();
+        foreach (var option in auditFlags.Options)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -55,6 +61,12 @@ internal static class ServeCommand
                 return AegisCommand.BadInput;
             }
 
+            if (auditFlags.Check(parse, cluster: source is null) is { } auditError)
+            {
+                console.Error.WriteLine(auditError);
+                return AegisCommand.BadInput;
+            }
+
             if (source is null)
             {
                 if (!Uri.TryCreate(parse.GetValue(jwksUrl), UriKind.Absolute, out var jwks) || parse.GetValue(tenant)!.Length == 0)
@@ -67,6 +79,11 @@ internal static class ServeCommand
                 if (parse.GetValue(approvals) is { } approvalsText && !Uri.TryCreate(approvalsText, UriKind.Absolute, out approvalsUrl))
                 {
                     console.Error.WriteLine($"--approvals-url: \"{approvalsText}\" is not an absolute URL");
+                    return AegisCommand.BadInput;
+                }
+
+                if (await AuditOptionsAsync(auditFlags, parse, null, console, cancellationToken).ConfigureAwait(false) is not { } clusterAudit)
+                {
                     return AegisCommand.BadInput;
                 }
 
@@ -83,8 +100,10 @@ internal static class ServeCommand
                     State = clusterRedis?.AsDecisionState(),
                     OtlpEndpoint = otlpEndpoint,
                     ApprovalsUrl = approvalsUrl,
+                    Audit = clusterAudit.Options,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
-                console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
+                console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}, "
+                    + (clusterAudit.Options is { } a ? $"audit {a.Directory} as replica {a.Replica}" : "no audit log (--no-audit)"));
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -110,6 +129,11 @@ internal static class ServeCommand
             using var signer = LoadOrCreateKey(keysDir, console);
             var compiler = new ManifestCompiler(source.FullName, bundlesDir, signer, console);
             var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
+            if (await AuditOptionsAsync(auditFlags, parse, state.FullName, console, cancellationToken).ConfigureAwait(false) is not { Options: { } audit })
+            {
+                return AegisCommand.BadInput;
+            }
+
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
 
             await using var server = await DecisionServer.StartAsync(new DecisionServerOptions
@@ -123,12 +147,11 @@ internal static class ServeCommand
                 HttpPort = parse.GetValue(httpPort),
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
-                AuditPath = Path.Combine(state.FullName, "audit.log"),
                 OtlpEndpoint = otlpEndpoint,
-                AuditSigner = signer,
+                Audit = audit,
             }, cancellationToken: cancellationToken).ConfigureAwait(false);
 
-            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));
+            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), audit, Path.Combine(state.FullName, "keys", AuditCommand.JwksFile));
             // The semaphore outlives the watcher (disposed in reverse order), and late events are ignored.
             using var changed = new SemaphoreSlim(0);
             using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
@@ -187,14 +210,30 @@ internal static class ServeCommand
         return signer;
     }
 
-    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, string auditPath)
+    /// <summary>The audit options from the flags, wrapped so "no audit" (null) differs from "bad flags" (null wrapper, error printed).</summary>
+    private static async Task<AuditChoice?> AuditOptionsAsync(AuditFlags flags, ParseResult parse, string? standaloneState, CliConsole console, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new AuditChoice(await flags.BuildAsync(parse, standaloneState, console, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException or Aegis.Operator.Keys.KmsSigningException or ArgumentException or InvalidOperationException)
+        {
+            console.Error.WriteLine($"audit: {e.Message}");
+            return null;
+        }
+    }
+
+    private sealed record AuditChoice(Aegis.Decision.Audit.DecisionAuditOptions? Options);
+
+    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, Aegis.Decision.Audit.DecisionAuditOptions audit, string auditJwks)
     {
         console.Out.WriteLine($"""
             aegis decision server (standalone) on manifests {manifests}
               tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
               region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
               state:    {(redis is null ? "in memory" : "Redis " + redis)}
-              audit:    {auditPath}  (aegis audit verify {auditPath} --jwks {Path.Combine(Path.GetDirectoryName(auditPath)!, "keys", KeysCommand.JwksFile)})
+              audit:    {audit.Directory} as replica {audit.Replica}  (aegis audit verify {audit.Directory} --jwks {auditJwks})
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
               ext_proc gRPC (h2c)   127.0.0.1:{server.GrpcPort}  envoy.service.ext_proc.v3.ExternalProcessor/Process
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide

@@ -151,11 +151,4 @@ public static class CheckResponseBuilder
         Header = new HeaderValue { Key = key, Value = value },
         AppendAction = HeaderValueOption.Types.HeaderAppendAction.OverwriteIfExistsOrAdd,
     };
-
-    /// <summary>A refusal for a request that could not be understood.</summary>
-    public static CheckResponse Malformed(string message)
-    {
-        var outcome = new DecisionOutcome(Guid.CreateVersion7().ToString("N"), OutcomeKind.Denied, Effect.Deny, ServerReasons.RequestMalformed, null, null, message, null, null, null);
-        return Build(outcome, null);
-    }
 }

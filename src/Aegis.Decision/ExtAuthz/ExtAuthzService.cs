@@ -1,4 +1,5 @@
 using Aegis.Decision.Protos.Envoy.Service.Auth.V3;
+using Aegis.Policy.Decisions;
 using Grpc.Core;
 
 namespace Aegis.Decision.ExtAuthz;
@@ -13,11 +14,30 @@ public sealed class ExtAuthzService(DecisionService decisions) : Protos.Envoy.Se
         {
             if (!mappedOk)
             {
-                return CheckResponseBuilder.Malformed(error);
+                // Refused before any token or bundle is looked at, and still recorded: a span, metrics, an audit record.
+                var refused = await decisions.RefuseAsync(Observed(request), ServerReasons.RequestMalformed, error, context.CancellationToken).ConfigureAwait(false);
+                return CheckResponseBuilder.Build(refused, null);
             }
 
             var outcome = await decisions.DecideAsync(mapped, context.CancellationToken).ConfigureAwait(false);
             return CheckResponseBuilder.Build(outcome, mapped);
         }
+    }
+
+    /// <summary>What can be said of a request that could not be mapped: where it went and its trace, never its body or token.</summary>
+    private static DecisionRequest Observed(CheckRequest request)
+    {
+        var http = request.Attributes?.Request?.Http;
+        if (http is null)
+        {
+            return new DecisionRequest();
+        }
+
+        return new DecisionRequest
+        {
+            Tool = http.Headers.TryGetValue(CheckRequestMapper.ToolHeader, out var tool) && tool.Length > 0 ? tool : null,
+            Request = new EgressRequest(http.Method.ToUpperInvariant(), http.Host, string.IsNullOrEmpty(http.Path) ? "/" : http.Path, new Dictionary<string, string>()),
+            TraceParent = http.Headers.TryGetValue("traceparent", out var traceparent) ? traceparent : null,
+        };
     }
 }

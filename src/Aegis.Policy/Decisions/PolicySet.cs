@@ -35,6 +35,9 @@ public sealed class CompiledPolicy
     public required GlobSet Agents { get; init; }
     public required Effect DefaultEffect { get; init; }
     public required CompiledRule[] Rules { get; init; }
+
+    /// <summary>spec.audit.includeArgs: audit records of this policy's decisions carry the (redacted) arguments.</summary>
+    public bool AuditIncludesArgs { get; init; }
 }
 
 /// <summary>A budget ready for evaluation.</summary>
@@ -240,6 +243,7 @@ public sealed class PolicySet
         Agents = Compile(() => GlobSet.Of(policy.Spec.Agents), policy.Id, "spec.agents"),
         DefaultEffect = policy.Spec.DefaultEffect,
         Rules = [.. policy.Spec.Rules.Select((r, i) => CompileRule(policy.Id, r, i))],
+        AuditIncludesArgs = policy.Spec.Audit?.IncludeArgs == true,
     };
 
     private static CompiledRule CompileRule(string policyId, PolicyRule rule, int index)

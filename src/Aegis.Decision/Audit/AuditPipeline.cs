@@ -1,0 +1,104 @@
+using Aegis.Decision.Audit.Archive;
+using Aegis.Decision.Audit.Shipping;
+using Aegis.Policy.Signing;
+
+namespace Aegis.Decision.Audit;
+
+/// <summary>How a decision server audits: where its chain lives, who it is, what signs, and where lines are shipped.</summary>
+public sealed record DecisionAuditOptions
+{
+    /// <summary>Folder of this replica's segments (a volume in a pod).</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>This replica's id; the pod name in a cluster.</summary>
+    public required string Replica { get; init; }
+
+    /// <summary>The audit-purpose key: a key file mounted from a Secret, or a KMS key.</summary>
+    public required ISigner Signer { get; init; }
+
+    /// <summary>Group commit, checkpoint and rotation settings; <see cref="AuditLogOptions"/> documents each.</summary>
+    public TimeSpan CommitWindow { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    public int CommitMaxRecords { get; init; } = 256;
+    public int CheckpointEvery { get; init; } = 1_000;
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public long SegmentMaxBytes { get; init; } = 64L * 1024 * 1024;
+    public TimeSpan SegmentMaxAge { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Also write every committed line to this stream (stdout, for node collectors).</summary>
+    public Stream? Stdout { get; init; }
+
+    /// <summary>Also send every committed line as an OTLP log record to this collector (http://collector:4318/).</summary>
+    public Uri? OtlpEndpoint { get; init; }
+
+    public TimeSpan OtlpBatchDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Upload closed segments here (S3 with Object Lock, GCS with a locked retention policy).</summary>
+    public IAuditArchive? Archive { get; init; }
+
+    /// <summary>How long archived segments are locked.</summary>
+    public TimeSpan Retention { get; init; } = TimeSpan.FromDays(365);
+}
+
+/// <summary>
+/// The audit log of a decision server with its sinks and archive uploader, started together and stopped in order:
+/// the log first (its last segment gets its closing checkpoint and is queued for upload), then the uploader.
+/// </summary>
+public sealed class AuditPipeline : IAsyncDisposable
+{
+    private AuditPipeline(AuditLog log, AuditArchiveUploader? archive)
+    {
+        Log = log;
+        Archive = archive;
+    }
+
+    public AuditLog Log { get; }
+    public AuditArchiveUploader? Archive { get; }
+
+    /// <summary>Opens the log (repairing a torn tail), starts the sinks and queues closed segments not yet archived.</summary>
+    public static AuditPipeline Start(DecisionAuditOptions options, TimeProvider time, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggers);
+        var archive = options.Archive is { } store
+            ? new AuditArchiveUploader(store, options.Replica, options.Retention, time, loggers.CreateLogger<AuditArchiveUploader>())
+            : null;
+        var sinks = new List<IAuditSink>();
+        if (options.Stdout is { } stdout)
+        {
+            sinks.Add(new StdoutAuditSink(stdout, time));
+        }
+
+        if (options.OtlpEndpoint is { } otlp)
+        {
+            sinks.Add(new OtlpAuditSink(otlp, options.Replica, time, options.OtlpBatchDelay));
+        }
+
+        var log = AuditLog.Open(new AuditLogOptions
+        {
+            Directory = options.Directory,
+            Replica = options.Replica,
+            Signer = options.Signer,
+            Time = time,
+            CommitWindow = options.CommitWindow,
+            CommitMaxRecords = options.CommitMaxRecords,
+            CheckpointEvery = options.CheckpointEvery,
+            CheckpointInterval = options.CheckpointInterval,
+            SegmentMaxBytes = options.SegmentMaxBytes,
+            SegmentMaxAge = options.SegmentMaxAge,
+            Sinks = sinks,
+            SegmentClosed = archive is null ? null : archive.Enqueue,
+        }, loggers.CreateLogger<AuditLog>());
+        archive?.Start(options.Directory, log.ActiveSegment);
+        return new AuditPipeline(log, archive);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Log.DisposeAsync().ConfigureAwait(false);
+        if (Archive is not null)
+        {
+            await Archive.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
