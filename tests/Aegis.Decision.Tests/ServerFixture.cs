@@ -69,7 +69,30 @@ public sealed class ServerFixture : IAsyncDisposable
 
     public string BundleDir => Path.Combine(_dir.Path, "bundles");
     public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
-    public string AuditPath => Path.Combine(_dir.Path, "audit.log");
+    /// <summary>The audit folder (replica "test"), when started with audit.</summary>
+    public string AuditDir => Path.Combine(_dir.Path, "audit");
+
+    /// <summary>The audit key (a key of its own: audit checkpoints never share the bundle key).</summary>
+    public LocalEd25519Signer AuditSigner { get; } = LocalEd25519Signer.Generate();
+
+    /// <summary>Every line of every audit segment, parsed, in seq order.</summary>
+    public List<System.Text.Json.Nodes.JsonObject> AuditLines() =>
+        [.. Directory.GetFiles(AuditDir, "*.jsonl").Order(StringComparer.Ordinal)
+            .SelectMany(f => ReadShared(f).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject())];
+
+    /// <summary>The decision records, in order.</summary>
+    public List<System.Text.Json.Nodes.JsonObject> AuditDecisions() => [.. AuditLines().Where(l => l["type"]!.GetValue<string>() == "decision")];
+
+    /// <summary>Reads a file the server is still appending to.</summary>
+    public static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    public Aegis.Policy.Audit.AuditKeys AuditKeys => Aegis.Policy.Audit.AuditKeys.Parse(Aegis.Policy.Audit.AuditKeys.Jwks(AuditSigner.PublicJwk));
     public JsonWebKeySet Jwks => new([_signer.PublicJwk]);
     public LocalEd25519Signer Signer => _signer;
     public RunningDecisionServer Server => _server!;
@@ -97,8 +120,7 @@ public sealed class ServerFixture : IAsyncDisposable
             HttpPort = 0,
             BundleRescan = TimeSpan.FromMilliseconds(200),
             State = state,
-            AuditPath = audit ? fixture.AuditPath : null,
-            AuditSigner = audit ? fixture._signer : null,
+            Audit = audit ? new Audit.DecisionAuditOptions { Directory = fixture.AuditDir, Replica = "test", Signer = fixture.AuditSigner, CommitWindow = TimeSpan.Zero } : null,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);
@@ -170,6 +192,7 @@ public sealed class ServerFixture : IAsyncDisposable
             _signer.Dispose();
         }
 
+        AuditSigner.Dispose();
         _dir.Dispose();
     }
 }
