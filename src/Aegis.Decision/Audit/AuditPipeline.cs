@@ -38,6 +38,9 @@ public sealed record DecisionAuditOptions
 
     /// <summary>How long archived segments are locked.</summary>
     public TimeSpan Retention { get; init; } = TimeSpan.FromDays(365);
+
+    /// <summary>How long stopping keeps trying to upload the segment it just closed (within the shutdown drain).</summary>
+    public TimeSpan ArchiveDrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -61,7 +64,7 @@ public sealed class AuditPipeline : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
         var archive = options.Archive is { } store
-            ? new AuditArchiveUploader(store, options.Replica, options.Retention, time, loggers.CreateLogger<AuditArchiveUploader>())
+            ? new AuditArchiveUploader(store, options.Replica, options.Retention, time, loggers.CreateLogger<AuditArchiveUploader>()) { DrainTimeout = options.ArchiveDrainTimeout }
             : null;
         var sinks = new List<IAuditSink>();
         if (options.Stdout is { } stdout)
@@ -74,21 +77,36 @@ public sealed class AuditPipeline : IAsyncDisposable
             sinks.Add(new OtlpAuditSink(otlp, options.Replica, time, options.OtlpBatchDelay));
         }
 
-        var log = AuditLog.Open(new AuditLogOptions
+        AuditLog log;
+        try
         {
-            Directory = options.Directory,
-            Replica = options.Replica,
-            Signer = options.Signer,
-            Time = time,
-            CommitWindow = options.CommitWindow,
-            CommitMaxRecords = options.CommitMaxRecords,
-            CheckpointEvery = options.CheckpointEvery,
-            CheckpointInterval = options.CheckpointInterval,
-            SegmentMaxBytes = options.SegmentMaxBytes,
-            SegmentMaxAge = options.SegmentMaxAge,
-            Sinks = sinks,
-            SegmentClosed = archive is null ? null : archive.Enqueue,
-        }, loggers.CreateLogger<AuditLog>());
+            log = AuditLog.Open(new AuditLogOptions
+            {
+                Directory = options.Directory,
+                Replica = options.Replica,
+                Signer = options.Signer,
+                Time = time,
+                CommitWindow = options.CommitWindow,
+                CommitMaxRecords = options.CommitMaxRecords,
+                CheckpointEvery = options.CheckpointEvery,
+                CheckpointInterval = options.CheckpointInterval,
+                SegmentMaxBytes = options.SegmentMaxBytes,
+                SegmentMaxAge = options.SegmentMaxAge,
+                Sinks = sinks,
+                SegmentClosed = archive is null ? null : archive.Enqueue,
+            }, loggers.CreateLogger<AuditLog>());
+        }
+        catch
+        {
+            // The sinks already run their loops; stop them before the error reaches the host.
+            foreach (var sink in sinks)
+            {
+                sink.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            throw;
+        }
+
         archive?.Start(options.Directory, log.ActiveSegment);
         return new AuditPipeline(log, archive);
     }

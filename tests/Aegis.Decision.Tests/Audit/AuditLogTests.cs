@@ -6,7 +6,7 @@ using Aegis.Policy.Signing;
 using Aegis.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Aegis.Decision.Tests;
+namespace Aegis.Decision.Tests.Audit;
 
 public class AuditLogTests
 {

@@ -7,7 +7,7 @@ using Aegis.Policy.Audit;
 using Aegis.Policy.Identity;
 using Aegis.TestSupport;
 
-namespace Aegis.Decision.Tests;
+namespace Aegis.Decision.Tests.Audit;
 
 /// <summary>The decision server's own audit records, spans and coverage figures, through the real gRPC and HTTP front ends.</summary>
 public class AuditServerTests
