@@ -24,6 +24,7 @@ public static class AegisCommand
             ServeCommand.Create(console),
             TokenCommand.Create(console),
             AuditCommand.Create(console),
+            CoverageCommand.Create(console),
             CrdsCommand.Create(console),
             OperatorCommand.Create(console),
             ApprovalCommands.Approve(console),

@@ -27,8 +27,8 @@ internal static class AuditCommand
         var sources = new Argument<string[]>("source") { Description = "Segment files, folders of them (searched recursively for *.jsonl), or s3://bucket/prefix and gs://bucket/prefix", Arity = ArgumentArity.OneOrMore };
         var jwks = new Option<FileInfo>("--jwks") { Description = "JWKS with the audit keys checkpoints are signed with (keys of another aegis_purpose are refused)", Required = true };
         var anchors = new Option<FileInfo[]>("--anchors") { Description = "Checkpoint lines kept elsewhere (the SIEM's copy of the stdout or OTLP stream): each must lie inside the chain it names, so cut-off tails are found", AllowMultipleArgumentsPerToken = true };
-        var s3Endpoint = new Option<Uri?>("--s3-endpoint") { Description = "S3-compatible endpoint for s3:// sources (path-style); AWS when absent" };
-        var gcsEndpoint = new Option<Uri?>("--gcs-endpoint") { Description = "Cloud Storage endpoint for gs:// sources; Google when absent" };
+        var s3Endpoint = AuditFlags.AbsoluteUri("--s3-endpoint", "S3-compatible endpoint for s3:// sources (path-style); AWS when absent");
+        var gcsEndpoint = AuditFlags.AbsoluteUri("--gcs-endpoint", "Cloud Storage endpoint for gs:// sources; Google when absent");
         var verify = new Command("verify", "Check hash chains, segment order and checkpoint signatures; exit 1 naming the replica, segment and first bad record") { sources, jwks, anchors, s3Endpoint, gcsEndpoint };
         verify.SetAction(async (parse, cancellationToken) =>
         {

@@ -23,12 +23,12 @@ internal sealed class AuditFlags
     private readonly Option<string> _signer = new("--audit-signer") { Description = "local (--audit-key), aws-kms or gcp-kms (--audit-kms-key)", DefaultValueFactory = _ => "local" };
     private readonly Option<string?> _kmsKey = new("--audit-kms-key") { Description = "aws-kms: key id or ARN (ECC_NIST_EDWARDS25519); gcp-kms: key version name (.../cryptoKeyVersions/N)" };
     private readonly Option<bool> _stdout = new("--audit-stdout") { Description = "Also write every committed audit line to stdout, for node log collectors" };
-    private readonly Option<Uri?> _otlp = new("--audit-otlp-endpoint") { Description = "Also send every committed line as an OTLP log record to this OTLP/HTTP collector, e.g. http://otel-collector:4318" };
+    private readonly Option<Uri?> _otlp = AbsoluteUri("--audit-otlp-endpoint", "Also send every committed line as an OTLP log record to this OTLP/HTTP collector, e.g. http://otel-collector:4318");
     private readonly Option<string?> _archive = new("--audit-archive") { Description = "Upload closed segments to s3://bucket/prefix (Object Lock) or gs://bucket/prefix (locked retention policy)" };
     private readonly Option<int> _retentionDays = new("--audit-retention-days") { Description = "How long archived segments are locked against deletion", DefaultValueFactory = _ => 365 };
     private readonly Option<string> _lockMode = new("--audit-object-lock-mode") { Description = "S3 Object Lock mode: COMPLIANCE (nobody can shorten it) or GOVERNANCE", DefaultValueFactory = _ => "COMPLIANCE" };
-    private readonly Option<Uri?> _s3Endpoint = new("--audit-s3-endpoint") { Description = "S3-compatible endpoint (path-style); AWS when absent" };
-    private readonly Option<Uri?> _gcsEndpoint = new("--audit-gcs-endpoint") { Description = "Cloud Storage endpoint; Google when absent" };
+    private readonly Option<Uri?> _s3Endpoint = AbsoluteUri("--audit-s3-endpoint", "S3-compatible endpoint (path-style); AWS when absent");
+    private readonly Option<Uri?> _gcsEndpoint = AbsoluteUri("--audit-gcs-endpoint", "Cloud Storage endpoint; Google when absent");
     private readonly Option<double> _window = new("--audit-commit-window-ms") { Description = "Longest a record waits to share an fsync with others (0: sync as soon as the writer is free)", DefaultValueFactory = _ => 2 };
     private readonly Option<int> _batch = new("--audit-commit-max-records") { Description = "A batch this big is committed without waiting out the window", DefaultValueFactory = _ => 256 };
     private readonly Option<int> _checkpointEvery = new("--audit-checkpoint-every") { Description = "A signed checkpoint after this many records...", DefaultValueFactory = _ => 1_000 };
@@ -41,6 +41,23 @@ internal sealed class AuditFlags
         _signer.AcceptOnlyFromAmong("local", "aws-kms", "gcp-kms");
         _lockMode.AcceptOnlyFromAmong("COMPLIANCE", "GOVERNANCE");
     }
+
+    /// <summary>An option holding an absolute URL (System.CommandLine has no parser for Uri).</summary>
+    internal static Option<Uri?> AbsoluteUri(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+            {
+                return uri;
+            }
+
+            result.AddError($"{name}: \"{text}\" is not an absolute http(s) URL");
+            return null;
+        },
+    };
 
     public IEnumerable<Option> Options => [_dir, _none, _replica, _key, _signer, _kmsKey, _stdout, _otlp, _archive, _retentionDays, _lockMode, _s3Endpoint, _gcsEndpoint, _window, _batch, _checkpointEvery, _checkpointSeconds, _segmentMb, _segmentMinutes];
 

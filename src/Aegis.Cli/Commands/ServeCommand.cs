@@ -61,12 +61,6 @@ internal static class ServeCommand
                 return AegisCommand.BadInput;
             }
 
-            if (auditFlags.Check(parse, cluster: source is null) is { } auditError)
-            {
-                console.Error.WriteLine(auditError);
-                return AegisCommand.BadInput;
-            }
-
             if (source is null)
             {
                 if (!Uri.TryCreate(parse.GetValue(jwksUrl), UriKind.Absolute, out var jwks) || parse.GetValue(tenant)!.Length == 0)
@@ -79,6 +73,12 @@ internal static class ServeCommand
                 if (parse.GetValue(approvals) is { } approvalsText && !Uri.TryCreate(approvalsText, UriKind.Absolute, out approvalsUrl))
                 {
                     console.Error.WriteLine($"--approvals-url: \"{approvalsText}\" is not an absolute URL");
+                    return AegisCommand.BadInput;
+                }
+
+                if (auditFlags.Check(parse, cluster: true) is { } clusterAuditError)
+                {
+                    console.Error.WriteLine(clusterAuditError);
                     return AegisCommand.BadInput;
                 }
 
@@ -114,6 +114,12 @@ internal static class ServeCommand
                 }
 
                 return 0;
+            }
+
+            if (auditFlags.Check(parse, cluster: false) is { } auditError)
+            {
+                console.Error.WriteLine(auditError);
+                return AegisCommand.BadInput;
             }
 
             if (!source.Exists)
