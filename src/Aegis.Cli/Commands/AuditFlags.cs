@@ -29,7 +29,7 @@ internal sealed class AuditFlags
     private readonly Option<string> _lockMode = new("--audit-object-lock-mode") { Description = "S3 Object Lock mode: COMPLIANCE (nobody can shorten it) or GOVERNANCE", DefaultValueFactory = _ => "COMPLIANCE" };
     private readonly Option<Uri?> _s3Endpoint = AbsoluteUri("--audit-s3-endpoint", "S3-compatible endpoint (path-style); AWS when absent");
     private readonly Option<Uri?> _gcsEndpoint = AbsoluteUri("--audit-gcs-endpoint", "Cloud Storage endpoint; Google when absent");
-    private readonly Option<double> _window = new("--audit-commit-window-ms") { Description = "Longest a record waits to share an fsync with others (0: sync as soon as the writer is free)", DefaultValueFactory = _ => 2 };
+    private readonly Option<double> _window = new("--audit-commit-window-ms") { Description = "Longest a record waits to share an fsync with others; 0 (default): sync as soon as the writer is free, the records queued meanwhile sharing the next fsync", DefaultValueFactory = _ => 0 };
     private readonly Option<int> _batch = new("--audit-commit-max-records") { Description = "A batch this big is committed without waiting out the window", DefaultValueFactory = _ => 256 };
     private readonly Option<int> _checkpointEvery = new("--audit-checkpoint-every") { Description = "A signed checkpoint after this many records...", DefaultValueFactory = _ => 1_000 };
     private readonly Option<int> _checkpointSeconds = new("--audit-checkpoint-seconds") { Description = "...or this many seconds, whichever comes first", DefaultValueFactory = _ => 10 };

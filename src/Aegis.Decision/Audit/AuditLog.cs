@@ -28,7 +28,8 @@ public sealed partial class AuditLog : IAsyncDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private readonly Utf8JsonWriter _json;
     private readonly AuditSegmentFile _file;
-    private readonly Task _writer;
+    private readonly Thread _writer;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<Pending> _batch;
     private AuditChainState _chain;
     private TaskCompletionSource _batchFull = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -76,7 +77,10 @@ public sealed partial class AuditLog : IAsyncDisposable
             Publish(options.Time.GetUtcNow());
         }
 
-        _writer = Task.Run(RunAsync);
+        // A thread of its own: it blocks in write() and fsync() and must wake at once when records arrive, which a
+        // thread-pool continuation does not when the pool is busy answering the very calls that wait on it.
+        _writer = new Thread(Run) { IsBackground = true, Name = "aegis-audit-writer" };
+        _writer.Start();
     }
 
     /// <summary>The segment being appended to.</summary>
@@ -146,24 +150,24 @@ public sealed partial class AuditLog : IAsyncDisposable
         await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task RunAsync()
+    private void Run()
     {
         try
         {
-            while (await WaitForWorkAsync().ConfigureAwait(false))
+            while (WaitForWork())
             {
                 Drain();
                 if (_batch.Count > 0 && _batch.Count < _options.CommitMaxRecords && _options.CommitWindow > TimeSpan.Zero)
                 {
-                    await GatherAsync().ConfigureAwait(false);
+                    Gather();
                     Drain();
                 }
 
                 Commit();
-                await RotateIfDueAsync().ConfigureAwait(false);
+                RotateIfDue();
             }
 
-            await CloseSegmentAsync().ConfigureAwait(false);
+            CloseSegment();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
@@ -182,10 +186,14 @@ public sealed partial class AuditLog : IAsyncDisposable
                 pending.Done.TrySetException(refusal);
             }
         }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
     }
 
     /// <summary>Waits for records, a finished checkpoint signature, or a checkpoint falling due; false once closed and drained.</summary>
-    private async Task<bool> WaitForWorkAsync()
+    private bool WaitForWork()
     {
         while (true)
         {
@@ -208,7 +216,7 @@ public sealed partial class AuditLog : IAsyncDisposable
 
             var read = _queue.Reader.WaitToReadAsync().AsTask();
             var timer = due is { } d ? Task.Delay(d, _options.Time) : Task.Delay(Timeout.InfiniteTimeSpan, _options.Time);
-            await Task.WhenAny(read, timer, _signing ?? timer).ConfigureAwait(false);
+            Task.WaitAny(read, timer, _signing ?? timer);
             if (read.IsCompletedSuccessfully && !read.Result && _signing is null)
             {
                 return false;
@@ -243,7 +251,7 @@ public sealed partial class AuditLog : IAsyncDisposable
     }
 
     /// <summary>The commit window: wait until it ends or enough records are waiting to fill the batch.</summary>
-    private async Task GatherAsync()
+    private void Gather()
     {
         var full = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _batchFull, full);
@@ -254,9 +262,9 @@ public sealed partial class AuditLog : IAsyncDisposable
 
         using var window = new CancellationTokenSource();
         var delay = Task.Delay(_options.CommitWindow, _options.Time, window.Token);
-        if (await Task.WhenAny(delay, full.Task).ConfigureAwait(false) != delay)
+        if (Task.WaitAny(delay, full.Task) != 0)
         {
-            await window.CancelAsync().ConfigureAwait(false);
+            window.Cancel();
         }
     }
 
@@ -381,11 +389,11 @@ public sealed partial class AuditLog : IAsyncDisposable
         _draft = null;
     }
 
-    private async Task RotateIfDueAsync()
+    private void RotateIfDue()
     {
         if (_file.Size >= _options.SegmentMaxBytes || _options.Time.GetUtcNow() - _file.OpenedAt >= _options.SegmentMaxAge)
         {
-            if (await WriteClosingCheckpointAsync().ConfigureAwait(false))
+            if (WriteClosingCheckpoint())
             {
                 var closed = _file.SealAndStart(_file.Number + 1, _options.Time.GetUtcNow());
                 WriteRaw(AuditChain.SegmentHeader(_chain.Seq + 1, _chain.Prev, _options.Replica, _file.Number, _chain.Records, _chain.PreviousCovers, _options.Time.GetUtcNow()));
@@ -399,18 +407,18 @@ public sealed partial class AuditLog : IAsyncDisposable
     }
 
     /// <summary>Signs everything so far as the segment's last line; false (the segment stays open) when signing fails.</summary>
-    private async Task<bool> WriteClosingCheckpointAsync()
+    private bool WriteClosingCheckpoint()
     {
         if (_signing is { } inFlight)
         {
-            await Task.WhenAny(inFlight).ConfigureAwait(false);
+            Task.WaitAny(inFlight);
             WriteFinishedCheckpoint();
         }
 
         var draft = Draft(closed: true);
         try
         {
-            var jws = await draft.SignAsync(_options.Signer).ConfigureAwait(false);
+            var jws = draft.SignAsync(_options.Signer).GetAwaiter().GetResult();
             WriteRaw(draft.Line(_chain.Seq + 1, _chain.Prev, jws));
             _chain.PreviousCovers = draft.Covers;
             Interlocked.Increment(ref _checkpoints);
@@ -437,9 +445,9 @@ public sealed partial class AuditLog : IAsyncDisposable
     }
 
     /// <summary>At shutdown: the last segment gets its closing checkpoint, so nothing after it can be cut unnoticed.</summary>
-    private async Task CloseSegmentAsync()
+    private void CloseSegment()
     {
-        if (await WriteClosingCheckpointAsync().ConfigureAwait(false))
+        if (WriteClosingCheckpoint())
         {
             var closed = _file.Seal();
             _options.SegmentClosed?.Invoke(closed);
@@ -454,7 +462,7 @@ public sealed partial class AuditLog : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _writer.ConfigureAwait(false);
+        await _stopped.Task.ConfigureAwait(false);
         await _json.DisposeAsync().ConfigureAwait(false);
         foreach (var sink in _options.Sinks)
         {

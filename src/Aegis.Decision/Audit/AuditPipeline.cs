@@ -17,7 +17,7 @@ public sealed record DecisionAuditOptions
     public required ISigner Signer { get; init; }
 
     /// <summary>Group commit, checkpoint and rotation settings; <see cref="AuditLogOptions"/> documents each.</summary>
-    public TimeSpan CommitWindow { get; init; } = TimeSpan.FromMilliseconds(2);
+    public TimeSpan CommitWindow { get; init; } = TimeSpan.Zero;
 
     public int CommitMaxRecords { get; init; } = 256;
     public int CheckpointEvery { get; init; } = 1_000;
