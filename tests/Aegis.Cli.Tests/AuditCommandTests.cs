@@ -54,6 +54,23 @@ public class AuditCommandTests
     }
 
     [Fact]
+    public async Task AuditJwks_FromAKeyFile_PublishesItsPublicKeyForTheAuditPurpose()
+    {
+        using var dir = new TempDirectory();
+        using var signer = LocalEd25519Signer.Generate();
+        var pem = dir.Write("audit-key.pem", signer.ExportPem());
+
+        var run = await CliRun.RunAsync("audit", "jwks", "--key", pem);
+        var neither = await CliRun.RunAsync("audit", "jwks");
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var key = JsonNode.Parse(run.Out)!["keys"]![0]!;
+        Assert.Equal((signer.KeyId, signer.PublicJwk.X, "audit"), ((string)key["kid"]!, (string)key["x"]!, (string)key["aegis_purpose"]!));
+        Assert.Equal(2, neither.ExitCode);
+        Assert.Contains("give --key FILE, or --signer", neither.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AuditVerify_FolderOfTwoReplicas_ExitsZeroWithEachReplica()
     {
         using var dir = new TempDirectory();

@@ -20,7 +20,53 @@ internal static class AuditCommand
     public const string JwksFile = "audit-jwks.json";
 
     public static Command Create(CliConsole console) =>
-        new("audit", "Work with decision audit logs") { Verify(console), KeyGen(console) };
+        new("audit", "Work with decision audit logs") { Verify(console), KeyGen(console), Jwks(console) };
+
+    private static Command Jwks(CliConsole console)
+    {
+        var key = new Option<FileInfo?>("--key") { Description = "An audit key file (PKCS#8 PEM), such as the one the chart keeps in the aegis-audit-key Secret" };
+        var signer = new Option<string?>("--signer") { Description = "aws-kms or gcp-kms: read the public key of --kms-key from the KMS instead" };
+        var kmsKey = new Option<string?>("--kms-key") { Description = "aws-kms: key id or ARN; gcp-kms: key version name" };
+        signer.AcceptOnlyFromAmong("aws-kms", "gcp-kms");
+        var jwks = new Command("jwks", "Print the JWKS (aegis_purpose: audit) verifiers need for an audit key: from a key file or a KMS key") { key, signer, kmsKey };
+        jwks.SetAction(async (parse, cancellationToken) =>
+        {
+            if ((parse.GetValue(key) is null) == (parse.GetValue(signer) is null) || (parse.GetValue(signer) is not null && string.IsNullOrWhiteSpace(parse.GetValue(kmsKey))))
+            {
+                console.Error.WriteLine("give --key FILE, or --signer aws-kms|gcp-kms with --kms-key");
+                return AegisCommand.BadInput;
+            }
+
+            try
+            {
+                JsonWebKey publicKey;
+                if (parse.GetValue(key) is { } file)
+                {
+                    using var local = LocalEd25519Signer.FromPem(await File.ReadAllTextAsync(file.FullName, cancellationToken).ConfigureAwait(false));
+                    publicKey = local.PublicJwk;
+                }
+                else if (parse.GetValue(signer) == "aws-kms")
+                {
+                    publicKey = (await Aegis.Operator.Keys.AwsKmsSigner.CreateAsync(new Amazon.KeyManagementService.AmazonKeyManagementServiceClient(), parse.GetValue(kmsKey)!, cancellationToken).ConfigureAwait(false)).PublicJwk;
+                }
+                else
+                {
+                    var credential = (await Google.Apis.Auth.OAuth2.GoogleCredential.GetApplicationDefaultAsync(cancellationToken).ConfigureAwait(false)).CreateScoped(Aegis.Operator.Keys.GcpKmsSigner.Scope);
+                    using var http = new HttpClient();
+                    publicKey = (await Aegis.Operator.Keys.GcpKmsSigner.CreateAsync(http, parse.GetValue(kmsKey)!, credential, cancellationToken: cancellationToken).ConfigureAwait(false)).PublicJwk;
+                }
+
+                console.Out.Write(AuditKeys.Jwks(publicKey));
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or Aegis.Operator.Keys.KmsSigningException or InvalidOperationException)
+            {
+                console.Error.WriteLine($"{parse.GetValue(key)?.FullName ?? parse.GetValue(kmsKey)}: {e.Message}");
+                return AegisCommand.BadInput;
+            }
+        });
+        return jwks;
+    }
 
     private static Command Verify(CliConsole console)
     {

@@ -42,6 +42,19 @@ public sealed class AuditChainBuilder(string replica, ISigner signer, DateTimeOf
         return this;
     }
 
+    /// <summary>Appends one decision record with these fields (seq, prev and type are added).</summary>
+    public AuditChainBuilder Decision(JsonObject fields)
+    {
+        _records++;
+        var line = new JsonObject { ["type"] = AuditLineType.Decision };
+        foreach (var (key, value) in fields)
+        {
+            line[key] = value?.DeepClone();
+        }
+
+        return Add(AuditChain.Line(_seq + 1, _prev, line));
+    }
+
     /// <summary>A checkpoint over everything so far (closed: the segment's last line).</summary>
     public async Task<AuditChainBuilder> CheckpointAsync(bool closed = false, ISigner? by = null)
     {
