@@ -120,7 +120,7 @@ public sealed class ServerFixture : IAsyncDisposable
             HttpPort = 0,
             BundleRescan = TimeSpan.FromMilliseconds(200),
             State = state,
-            Audit = audit ? new Aegis.Decision.Audit.DecisionAuditOptions { Directory = fixture.AuditDir, Replica = "test", Signer = fixture.AuditSigner, CommitWindow = TimeSpan.Zero } : null,
+            Audit = audit ? new Aegis.Decision.Audit.DecisionAuditOptions { Log = new() { Directory = fixture.AuditDir, Replica = "test", Signer = fixture.AuditSigner } } : null,
         });
         fixture._channel = GrpcChannel.ForAddress($"http://127.0.0.1:{fixture._server.GrpcPort}");
         fixture.Client = new Authorization.AuthorizationClient(fixture._channel);

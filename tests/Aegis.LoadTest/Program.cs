@@ -55,10 +55,13 @@ await using var aegis = await DecisionServer.StartAsync(new DecisionServerOption
     // The audit log as in production: group commit, fsync before every answer (--audit-commit-window-ms, default 0).
     Audit = new Aegis.Decision.Audit.DecisionAuditOptions
     {
-        Directory = Path.Combine(dir.Path, "audit"),
-        Replica = "load",
-        Signer = auditSigner,
-        CommitWindow = TimeSpan.FromMilliseconds(Arg("--audit-commit-window-ms", 0)),
+        Log = new()
+        {
+            Directory = Path.Combine(dir.Path, "audit"),
+            Replica = "load",
+            Signer = auditSigner,
+            CommitWindow = TimeSpan.FromMilliseconds(Arg("--audit-commit-window-ms", 0)),
+        },
     },
 }, logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Grpc", LogLevel.None));
 await using var noop = await NoopServer.StartAsync();

@@ -101,15 +101,18 @@ internal sealed class AuditFlags
             : null;
         return new DecisionAuditOptions
         {
-            Directory = directory,
-            Replica = Replica(parse),
-            Signer = await SignerAsync(parse, standaloneState, console, cancellationToken).ConfigureAwait(false),
-            CommitWindow = TimeSpan.FromMilliseconds(parse.GetValue(_window)),
-            CommitMaxRecords = parse.GetValue(_batch),
-            CheckpointEvery = parse.GetValue(_checkpointEvery),
-            CheckpointInterval = TimeSpan.FromSeconds(parse.GetValue(_checkpointSeconds)),
-            SegmentMaxBytes = parse.GetValue(_segmentMb) * 1024L * 1024,
-            SegmentMaxAge = TimeSpan.FromMinutes(parse.GetValue(_segmentMinutes)),
+            Log = new AuditLogOptions
+            {
+                Directory = directory,
+                Replica = Replica(parse),
+                Signer = await SignerAsync(parse, standaloneState, console, cancellationToken).ConfigureAwait(false),
+                CommitWindow = TimeSpan.FromMilliseconds(parse.GetValue(_window)),
+                CommitMaxRecords = parse.GetValue(_batch),
+                CheckpointEvery = parse.GetValue(_checkpointEvery),
+                CheckpointInterval = TimeSpan.FromSeconds(parse.GetValue(_checkpointSeconds)),
+                SegmentMaxBytes = parse.GetValue(_segmentMb) * 1024L * 1024,
+                SegmentMaxAge = TimeSpan.FromMinutes(parse.GetValue(_segmentMinutes)),
+            },
             Stdout = parse.GetValue(_stdout) ? Console.OpenStandardOutput() : null,
             OtlpEndpoint = parse.GetValue(_otlp),
             Archive = archive,

@@ -103,7 +103,7 @@ internal static class ServeCommand
                     Audit = clusterAudit.Options,
                 }, cancellationToken: cancellationToken).ConfigureAwait(false);
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}, "
-                    + (clusterAudit.Options is { } a ? $"audit {a.Directory} as replica {a.Replica}" : "no audit log (--no-audit)"));
+                    + (clusterAudit.Options is { } a ? $"audit {a.Log.Directory} as replica {a.Log.Replica}" : "no audit log (--no-audit)"));
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -239,7 +239,7 @@ internal static class ServeCommand
               tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
               region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
               state:    {(redis is null ? "in memory" : "Redis " + redis)}
-              audit:    {audit.Directory} as replica {audit.Replica}  (aegis audit verify {audit.Directory} --jwks {auditJwks})
+              audit:    {audit.Log.Directory} as replica {audit.Log.Replica}  (aegis audit verify {audit.Log.Directory} --jwks {auditJwks})
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
               ext_proc gRPC (h2c)   127.0.0.1:{server.GrpcPort}  envoy.service.ext_proc.v3.ExternalProcessor/Process
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide

@@ -1,29 +1,13 @@
 using Aegis.Decision.Audit.Archive;
 using Aegis.Decision.Audit.Shipping;
-using Aegis.Policy.Signing;
 
 namespace Aegis.Decision.Audit;
 
-/// <summary>How a decision server audits: where its chain lives, who it is, what signs, and where lines are shipped.</summary>
+/// <summary>How a decision server audits: its log (folder, replica, signer, commit and rotation) and where lines are shipped.</summary>
 public sealed record DecisionAuditOptions
 {
-    /// <summary>Folder of this replica's segments (a volume in a pod).</summary>
-    public required string Directory { get; init; }
-
-    /// <summary>This replica's id; the pod name in a cluster.</summary>
-    public required string Replica { get; init; }
-
-    /// <summary>The audit-purpose key: a key file mounted from a Secret, or a KMS key.</summary>
-    public required ISigner Signer { get; init; }
-
-    /// <summary>Group commit, checkpoint and rotation settings; <see cref="AuditLogOptions"/> documents each.</summary>
-    public TimeSpan CommitWindow { get; init; } = TimeSpan.Zero;
-
-    public int CommitMaxRecords { get; init; } = 256;
-    public int CheckpointEvery { get; init; } = 1_000;
-    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
-    public long SegmentMaxBytes { get; init; } = 64L * 1024 * 1024;
-    public TimeSpan SegmentMaxAge { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>The log itself; <see cref="AuditPipeline"/> fills in the clock, the sinks and the archive hook.</summary>
+    public required AuditLogOptions Log { get; init; }
 
     /// <summary>Also write every committed line to this stream (stdout, for node collectors).</summary>
     public Stream? Stdout { get; init; }
@@ -64,7 +48,7 @@ public sealed class AuditPipeline : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggers);
         var archive = options.Archive is { } store
-            ? new AuditArchiveUploader(store, options.Replica, options.Retention, time, loggers.CreateLogger<AuditArchiveUploader>()) { DrainTimeout = options.ArchiveDrainTimeout }
+            ? new AuditArchiveUploader(store, options.Log.Replica, options.Retention, time, loggers.CreateLogger<AuditArchiveUploader>()) { DrainTimeout = options.ArchiveDrainTimeout }
             : null;
         var sinks = new List<IAuditSink>();
         if (options.Stdout is { } stdout)
@@ -74,27 +58,13 @@ public sealed class AuditPipeline : IAsyncDisposable
 
         if (options.OtlpEndpoint is { } otlp)
         {
-            sinks.Add(new OtlpAuditSink(otlp, options.Replica, time, options.OtlpBatchDelay));
+            sinks.Add(new OtlpAuditSink(otlp, options.Log.Replica, time, options.OtlpBatchDelay));
         }
 
         AuditLog log;
         try
         {
-            log = AuditLog.Open(new AuditLogOptions
-            {
-                Directory = options.Directory,
-                Replica = options.Replica,
-                Signer = options.Signer,
-                Time = time,
-                CommitWindow = options.CommitWindow,
-                CommitMaxRecords = options.CommitMaxRecords,
-                CheckpointEvery = options.CheckpointEvery,
-                CheckpointInterval = options.CheckpointInterval,
-                SegmentMaxBytes = options.SegmentMaxBytes,
-                SegmentMaxAge = options.SegmentMaxAge,
-                Sinks = sinks,
-                SegmentClosed = archive is null ? null : archive.Enqueue,
-            }, loggers.CreateLogger<AuditLog>());
+            log = AuditLog.Open(options.Log with { Time = time, Sinks = sinks, SegmentClosed = archive is null ? null : archive.Enqueue }, loggers.CreateLogger<AuditLog>());
         }
         catch
         {
@@ -107,7 +77,7 @@ public sealed class AuditPipeline : IAsyncDisposable
             throw;
         }
 
-        archive?.Start(options.Directory, log.ActiveSegment);
+        archive?.Start(options.Log.Directory, log.ActiveSegment);
         return new AuditPipeline(log, archive);
     }
 

@@ -29,11 +29,7 @@ public class AuditArchiveTests
         AuditArchiveStatus status;
         await using (var pipeline = AuditPipeline.Start(new DecisionAuditOptions
         {
-            Directory = dir,
-            Replica = replica,
-            Signer = TestKeys.Signer,
-            CommitWindow = TimeSpan.Zero,
-            SegmentMaxBytes = 4096,
+            Log = new() { Directory = dir, Replica = replica, Signer = TestKeys.Signer, SegmentMaxBytes = 4096 },
             Archive = archive,
             Retention = TimeSpan.FromDays(30),
             ArchiveDrainTimeout = TimeSpan.FromSeconds(2),

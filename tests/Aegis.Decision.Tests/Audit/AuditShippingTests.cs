@@ -68,10 +68,7 @@ public class AuditShippingTests
         using var dir = new TempDirectory();
         var pipeline = AuditPipeline.Start(new DecisionAuditOptions
         {
-            Directory = dir.Path,
-            Replica = "decision-7f9c",
-            Signer = TestKeys.Signer,
-            CommitWindow = TimeSpan.Zero,
+            Log = new() { Directory = dir.Path, Replica = "decision-7f9c", Signer = TestKeys.Signer },
             OtlpEndpoint = new Uri(LoopbackPorts.BaseUrl(collector) + "/"),
             OtlpBatchDelay = TimeSpan.FromMilliseconds(100),
         }, TimeProvider.System, NullLoggerFactory.Instance);
