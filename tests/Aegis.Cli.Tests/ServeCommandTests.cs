@@ -134,6 +134,10 @@ public class ServeCommandTests
         var badReplica = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x", "--audit-key", "k.pem", "--replica-id", "../pod"]);
         var badArchive = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x", "--audit-key", "k.pem", "--audit-archive", "ftp://bucket"]);
         var standaloneNoAudit = await CliRun.RunAsync("serve", "--manifests", ".", "--no-audit");
+        using var dir = new TempDirectory();
+        var aFile = dir.Write("not-a-folder", "");
+        var unwritable = await CliRun.RunAsync([.. cluster, "--audit-dir", Path.Combine(aFile, "audit"), "--audit-key", "k.pem"]);
+        var missingKey = await CliRun.RunAsync([.. cluster, "--audit-dir", Path.Combine(dir.Path, "audit"), "--audit-key", Path.Combine(dir.Path, "no-such-key.pem")]);
 
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("exactly one of --manifests", both.ToString(), StringComparison.Ordinal);
@@ -149,6 +153,8 @@ public class ServeCommandTests
             (badReplica, "--replica-id: \"../pod\" is not a replica id"),
             (badArchive, "--audit-archive: \"ftp://bucket\" is not an s3://bucket/prefix or gs://bucket/prefix address"),
             (standaloneNoAudit, "--no-audit: only with --bundle-url"),
+            (unwritable, "audit: "),
+            (missingKey, "no-such-key.pem"),
         })
         {
             Assert.Equal(2, run.ExitCode);

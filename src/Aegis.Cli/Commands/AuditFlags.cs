@@ -96,6 +96,12 @@ internal sealed class AuditFlags
         }
 
         var directory = parse.GetValue(_dir)?.FullName ?? Path.Combine(standaloneState!, "audit");
+
+        // Refuse a folder the server could not write before anything listens: an IOException here names it.
+        Directory.CreateDirectory(directory);
+        var probe = Path.Combine(directory, ".aegis-write-probe");
+        await File.WriteAllBytesAsync(probe, [], cancellationToken).ConfigureAwait(false);
+        File.Delete(probe);
         var archive = parse.GetValue(_archive) is { } url
             ? await AuditArchives.OpenAsync(url, parse.GetValue(_s3Endpoint), parse.GetValue(_gcsEndpoint), parse.GetValue(_lockMode) == "GOVERNANCE" ? ObjectLockMode.Governance : ObjectLockMode.Compliance, cancellationToken).ConfigureAwait(false)
             : null;

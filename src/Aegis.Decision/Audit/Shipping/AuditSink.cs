@@ -48,7 +48,7 @@ public abstract class QueuedAuditSink : IAuditSink
 {
     private readonly Channel<AuditBatch> _queue;
     private readonly TimeProvider _time;
-    private readonly Task _loop;
+    private Task? _loop;
     private readonly CancellationTokenSource _stop = new();
     private long _shipped;
     private long _dropped;
@@ -59,7 +59,6 @@ public abstract class QueuedAuditSink : IAuditSink
     {
         _time = time;
         _queue = Channel.CreateBounded<AuditBatch>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
-        _loop = Task.Run(RunAsync);
     }
 
     public abstract string Name { get; }
@@ -80,6 +79,16 @@ public abstract class QueuedAuditSink : IAuditSink
     public void Publish(AuditBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        // The loop starts with the first batch, once the subclass is fully constructed.
+        if (Volatile.Read(ref _loop) is null)
+        {
+            var loop = new Task<Task>(RunAsync);
+            if (Interlocked.CompareExchange(ref _loop, loop.Unwrap(), null) is null)
+            {
+                loop.Start(TaskScheduler.Default);
+            }
+        }
+
         Interlocked.CompareExchange(ref _oldestPendingTicks, batch.CommittedAt.UtcTicks, 0);
         if (!_queue.Writer.TryWrite(batch))
         {
@@ -124,7 +133,11 @@ public abstract class QueuedAuditSink : IAuditSink
     {
         _queue.Writer.TryComplete();
         _stop.CancelAfter(DrainTimeout);
-        await _loop.ConfigureAwait(false);
+        if (Volatile.Read(ref _loop) is { } loop)
+        {
+            await loop.ConfigureAwait(false);
+        }
+
         _stop.Dispose();
         GC.SuppressFinalize(this);
     }
