@@ -118,6 +118,24 @@ public class AuditServerTests
     }
 
     [Fact]
+    public async Task Check_AnAgentForgingLogLinesInItsInput_GetsOneEscapedRecordAndTheChainStillVerifies()
+    {
+        await using var f = await ServerFixture.StartAsync(audit: true);
+        var token = await f.TokenAsync();
+        const string Forged = "1\n{\"seq\":3,\"prev\":\"00\",\"type\":\"checkpoint\"}\n";
+
+        var response = await f.Client.CheckAsync(ServerFixture.Check(token, "stripe.transfer\n{\"type\":\"decision\"}", "{}", path: "/call\n{}", headers: new Dictionary<string, string> { [AegisHeaders.CostEstimate] = Forged }));
+
+        var lines = Directory.GetFiles(f.AuditDir, "*.jsonl").SelectMany(p => ServerFixture.ReadShared(p).Split('\n', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Equal(2, lines.Count);
+        var record = Assert.Single(f.AuditDecisions());
+        Assert.Equal((DecisionId(response), "request_malformed"), ((string)record["decisionId"]!, (string)record["reason"]!));
+        Assert.Equal("stripe.transfer\n{\"type\":\"decision\"}", (string)record["tool"]!);
+        var report = AuditVerifier.Verify(Directory.GetFiles(f.AuditDir, "*.jsonl").Select(p => new AuditSource(p, File.ReadAllBytes(p))), f.AuditKeys);
+        Assert.True(report.Valid, string.Join("\n", report.Problems));
+    }
+
+    [Fact]
     public async Task Metrics_PolicyCoverage_IsRuleDecidedToolCallsOverAllToolCalls()
     {
         await using var f = await ServerFixture.StartAsync(audit: true);
