@@ -25,6 +25,7 @@ public static class AegisCommand
             TokenCommand.Create(console),
             TokensCommand.Create(console),
             AuditCommand.Create(console),
+            CoverageCommand.Create(console),
             CrdsCommand.Create(console),
             OperatorCommand.Create(console),
             ApprovalCommands.Approve(console),

@@ -87,7 +87,7 @@ public sealed record DecisionOutcome(
     /// </summary>
     public ObservedCall? Call { get; init; }
 
-    /// <summary>The id the call's cost was reserved under, when budgets reserved any: settle it with <see cref="DecisionService.SettleAsync"/>.</summary>
+    /// <summary>The id the call's cost was reserved under, when budgets reserved any: settle it with <see cref="DecisionService.SettleAsync(string, string, string, decimal, CancellationToken)"/>.</summary>
     public string? ReservationId { get; init; }
 }
 
@@ -142,13 +142,7 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     {
         var started = Stopwatch.GetTimestamp();
         var decisionId = Guid.CreateVersion7().ToString("N");
-        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
-
-        // The span continues the caller's traceparent or starts a trace; never the host's own unsampled request
-        // activity, which a parent-based sampler would follow into dropping every decision span. (An async
-        // method's change to Activity.Current does not flow back to its caller.)
-        Activity.Current = null;
-        using var span = DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
+        using var span = StartSpan(request);
         DecisionOutcome outcome;
         try
         {
@@ -160,11 +154,42 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
             outcome = Deny(decisionId, "internal_error", e.GetType().Name + ": " + e.Message, null);
         }
 
+        return await RecordAsync(outcome, request, span, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Refuses a request that could not be understood (before any token or bundle was looked at), recorded like every
+    /// decision: a span, the metrics and an audit record. <paramref name="observed"/> holds what could be read of it.
+    /// </summary>
+    public async Task<DecisionOutcome> RefuseAsync(DecisionRequest observed, string reason, string message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(observed);
+        var started = Stopwatch.GetTimestamp();
+        using var span = StartSpan(observed);
+        var outcome = Deny(Guid.CreateVersion7().ToString("N"), reason, message, null);
+        return await RecordAsync(outcome, observed, span, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Activity? StartSpan(DecisionRequest request)
+    {
+        ActivityContext.TryParse(request.TraceParent, null, isRemote: true, out var parent);
+
+        // The span continues the caller's traceparent or starts a trace; never the host's own unsampled request
+        // activity, which a parent-based sampler would follow into dropping every decision span. (An async
+        // method's change to Activity.Current does not flow back to its caller.)
+        Activity.Current = null;
+        return DecisionTelemetry.Source.StartActivity("aegis.decision", ActivityKind.Server, parent);
+    }
+
+    /// <summary>Audits (waiting until the record is durable), counts and tags the span of one outcome.</summary>
+    private async Task<DecisionOutcome> RecordAsync(DecisionOutcome outcome, DecisionRequest request, Activity? span, long started, CancellationToken cancellationToken)
+    {
+        var decisionId = outcome.DecisionId;
         if (audit is not null)
         {
             try
             {
-                await audit.AppendAsync(AuditRecord(outcome, request), cancellationToken).ConfigureAwait(false);
+                await audit.AppendAsync(AuditRecord(outcome, request, span), cancellationToken).ConfigureAwait(false);
             }
             catch (AuditUnavailableException e)
             {
@@ -175,6 +200,10 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
 
         var effect = DecisionJson.EffectName(outcome.Effect);
         telemetry.Record(effect, outcome.Reason, Stopwatch.GetElapsedTime(started));
+        if ((outcome.Call?.Tool ?? request.Tool) is not null)
+        {
+            telemetry.RecordToolCall(outcome.Agent?.Tenant, outcome.Reason);
+        }
         foreach (var shadow in outcome.Decision?.Shadow ?? [])
         {
             telemetry.RecordShadow(shadow.Policy, DecisionJson.EffectName(shadow.Effect));
@@ -682,7 +711,14 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
     /// gateway once they have read the call's usage off the response, and by a trusted meter through
     /// <c>POST /v1/spend</c>; never with anything the agent says.
     /// </summary>
-    public async Task<SettlementOutcome> SettleAsync(string tenant, string agentId, string reservationId, decimal actual, CancellationToken cancellationToken = default)
+    public async Task<SettlementOutcome> SettleAsync(string tenant, string agentId, string reservationId, decimal actual, CancellationToken cancellationToken = default) =>
+        await SettleAsync(tenant, agentId, reservationId, actual, detail: null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// <see cref="SettleAsync(string, string, string, decimal, CancellationToken)"/>, with <paramref name="detail"/>
+    /// saying where the figure came from (the observed usage) in the audit record the settlement leaves.
+    /// </summary>
+    public async Task<SettlementOutcome> SettleAsync(string tenant, string agentId, string reservationId, decimal actual, string? detail, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(actual);
         Settlement settlement;
@@ -699,11 +735,42 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         {
             case SettlementStatus.Settled:
                 telemetry.RecordSpend(tenant, agentId, actual - settlement.Reserved);
-                return new SettlementOutcome(settlement, null, null);
+                var unaudited = await AuditSettlementAsync(new AuditSettlement
+                {
+                    Time = time.GetUtcNow(),
+                    DecisionId = reservationId,
+                    TraceId = Activity.Current?.TraceId.ToHexString(),
+                    Tenant = tenant,
+                    AgentId = agentId,
+                    Reserved = settlement.Reserved,
+                    Settled = actual,
+                    Detail = detail,
+                }, cancellationToken).ConfigureAwait(false);
+                return new SettlementOutcome(settlement, null, unaudited);
             case SettlementStatus.AlreadySettled:
                 return new SettlementOutcome(settlement, ServerReasons.ReservationSettled, $"reservation {reservationId} was settled before; nothing changed");
             default:
                 return new SettlementOutcome(settlement, ServerReasons.ReservationUnknown, $"no reservation {reservationId} of tenant \"{tenant}\" (never made, or its month has ended)");
+        }
+    }
+
+    // The spend has changed whatever happens here: a settlement the log cannot take is reported (the message), not
+    // undone, and the decision record already holds what was reserved.
+    private async ValueTask<string?> AuditSettlementAsync(AuditSettlement record, CancellationToken cancellationToken)
+    {
+        if (audit is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            await audit.AppendSettlementAsync(record, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (AuditUnavailableException e)
+        {
+            return "settled, but the settlement is not in the audit log: " + e.Message;
         }
     }
 
@@ -724,28 +791,42 @@ public sealed class DecisionService(BundleStore bundles, TokenValidator tokens, 
         return name => DecisionEngine.MayEverAllow(bundle.Policies, agentId, server.Prefix + name, request);
     }
 
-    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request)
+    /// <summary>
+    /// The audit record of an outcome: values only (digest, redacted args as text), never the request's pooled JSON.
+    /// Raw arguments only when the deciding policy opted in (spec.audit.includeArgs), redacted by its redactors.
+    /// </summary>
+    private AuditEntry AuditRecord(DecisionOutcome outcome, DecisionRequest request, Activity? span)
     {
+        var decision = outcome.Decision;
         var observed = request.Observed;
         var destination = observed is null ? request.Request : new EgressRequest(observed.Method, observed.Authority, observed.Path);
-        return new(
-            time.GetUtcNow(),
-            outcome.DecisionId,
-            outcome.Agent?.Tenant,
-            outcome.Agent?.AgentId,
-            outcome.Call?.Tool ?? (observed is null ? request.Tool : null),
-            destination?.Method,
-            destination?.Host,
-            destination?.Path,
-            DecisionJson.EffectName(outcome.Effect),
-            outcome.Reason,
-            outcome.Policy,
-            outcome.Rule,
-            outcome.Revision,
-            outcome.Decision?.Cost,
-            outcome.Message,
-            outcome.Decision?.Redactions.Count ?? 0,
-            outcome.Decision?.Shadow ?? []);
+        var tool = outcome.Call?.Tool ?? (observed is null ? request.Tool : null);
+        var args = outcome.Call is { } call ? call.Args : request.Args;
+        return new AuditEntry
+        {
+            Time = time.GetUtcNow(),
+            DecisionId = outcome.DecisionId,
+            TraceId = span is not null ? span.TraceId.ToHexString() : ActivityContext.TryParse(request.TraceParent, null, out var caller) ? caller.TraceId.ToHexString() : null,
+            Tenant = outcome.Agent?.Tenant,
+            AgentId = outcome.Agent?.AgentId,
+            Tool = tool,
+            ArgsDigest = tool is null ? null : AgentTokens.ArgsDigest(args),
+            Method = destination?.Method,
+            Host = destination?.Host,
+            Path = destination?.Path,
+            Effect = DecisionJson.EffectName(outcome.Effect),
+            Reason = outcome.Reason,
+            Policy = outcome.Policy,
+            Rule = outcome.Rule,
+            Revision = outcome.Revision,
+            Cost = decision?.Cost,
+            Reserved = outcome.ReservationId is null ? null : decision?.Cost,
+            Message = outcome.Message,
+            Redactions = decision?.Redactions.Sum(r => r.Count) ?? 0,
+            RedactionKinds = decision is { Redactions.Count: > 0 } ? [.. decision.Redactions.Select(r => r.Detector).Distinct(StringComparer.Ordinal)] : [],
+            Shadow = decision?.Shadow ?? [],
+            Args = outcome.Agent is { } agent ? AuditArgs.ForPolicy(bundles.Get(agent.Tenant)?.Policies, outcome.Policy, args, decision) : null,
+        };
     }
 
     private static DecisionOutcome FromDecision(string decisionId, Aegis.Policy.Decisions.Decision decision, AgentToken agent)

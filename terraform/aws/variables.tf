@@ -38,6 +38,41 @@ variable "operator_service_account" {
   default     = "aegis-operator"
 }
 
+variable "decision_service_account" {
+  description = "The decision servers' ServiceAccount name (the chart's default for release \"aegis\")."
+  type        = string
+  default     = "aegis-decision"
+}
+
+variable "audit_bucket_name" {
+  description = "Name of the S3 bucket (Object Lock) that closed audit segments are archived to (globally unique)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.audit_bucket_name))
+    error_message = "audit_bucket_name must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)."
+  }
+}
+
+variable "audit_retention_days" {
+  description = "Days each archived audit segment is locked against deletion (the bucket's default Object Lock retention and the decision servers' --audit-retention-days)."
+  type        = number
+  default     = 365
+  validation {
+    condition     = var.audit_retention_days >= 1 && var.audit_retention_days <= 36500 && floor(var.audit_retention_days) == var.audit_retention_days
+    error_message = "audit_retention_days must be a whole number of days between 1 and 36500."
+  }
+}
+
+variable "audit_object_lock_mode" {
+  description = "Object Lock mode of the audit bucket: COMPLIANCE (nobody can shorten or remove it) or GOVERNANCE (principals with s3:BypassGovernanceRetention can)."
+  type        = string
+  default     = "COMPLIANCE"
+  validation {
+    condition     = contains(["COMPLIANCE", "GOVERNANCE"], var.audit_object_lock_mode)
+    error_message = "audit_object_lock_mode must be COMPLIANCE or GOVERNANCE."
+  }
+}
+
 variable "signing_key_generations" {
   description = "One Ed25519 KMS key per generation; the alias points at the last. KMS cannot rotate asymmetric keys itself, so rotate by appending a generation, waiting until every decision server has the new JWKS, then removing the oldest."
   type        = list(string)

@@ -47,6 +47,37 @@ variable "operator_service_account" {
   default     = "aegis-operator"
 }
 
+variable "decision_service_account" {
+  description = "The decision servers' Kubernetes ServiceAccount name."
+  type        = string
+  default     = "aegis-decision"
+}
+
+variable "audit_bucket_name" {
+  description = "Name of the GCS bucket (locked retention policy) that closed audit segments are archived to (globally unique)."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.audit_bucket_name))
+    error_message = "audit_bucket_name must be a valid GCS bucket name."
+  }
+}
+
+variable "audit_retention_days" {
+  description = "Days each archived audit segment is held (the bucket's retention policy and the decision servers' --audit-retention-days)."
+  type        = number
+  default     = 365
+  validation {
+    condition     = var.audit_retention_days >= 1 && var.audit_retention_days <= 36500 && floor(var.audit_retention_days) == var.audit_retention_days
+    error_message = "audit_retention_days must be a whole number of days between 1 and 36500."
+  }
+}
+
+variable "audit_retention_locked" {
+  description = "Lock the audit bucket's retention policy (irreversible: it can then never be shortened or removed). Only set false while trying the module out."
+  type        = bool
+  default     = true
+}
+
 variable "network" {
   description = "Self link or id of the VPC network the GKE cluster uses (Memorystore peers with it)."
   type        = string

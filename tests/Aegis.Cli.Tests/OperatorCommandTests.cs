@@ -47,6 +47,21 @@ public class OperatorCommandTests
         Assert.Contains($"--bucket: required with --bundle-store {store}", run.Error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("not a url", "--s3-endpoint: \"not a url\" is not an absolute http(s) URL")]
+    [InlineData("http://minio.storage:9000", "--bucket: required with --bundle-store s3")]
+    public async Task Operator_S3Endpoint_ParsedAsAnAbsoluteUrlOrRefusedByName(string endpoint, string expected)
+    {
+        using var dir = new TempDirectory();
+        await CliRun.RunAsync("keys", "generate", "--out", dir.Path);
+
+        var run = await CliRun.RunAsync("operator", "--key", Path.Combine(dir.Path, "bundle-key.pem"), "--bundle-store", "s3", "--s3-endpoint", endpoint);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(expected, run.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", run.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Operator_DecisionAddressWithoutPort_ExitsTwoNamingTheFlag()
     {

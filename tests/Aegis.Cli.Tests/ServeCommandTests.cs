@@ -99,7 +99,10 @@ public class ServeCommandTests
         });
         var output = new StringWriter();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var serve = AegisCommand.RunAsync(["serve", "--bundle-url", origin + "/bundles/{tenant}", "--jwks-url", origin + "/.well-known/jwks.json", "--tenant", "acme", "--listen", "127.0.0.1", "--otlp-endpoint", "http://127.0.0.1:1", "--grpc-port", "0", "--http-port", "0"],
+        await CliRun.RunAsync("audit", "keygen", "--out", Path.Combine(dir.Path, "audit-keys"));
+        var auditDir = Path.Combine(dir.Path, "audit");
+        var serve = AegisCommand.RunAsync(["serve", "--bundle-url", origin + "/bundles/{tenant}", "--jwks-url", origin + "/.well-known/jwks.json", "--tenant", "acme", "--listen", "127.0.0.1", "--otlp-endpoint", "http://127.0.0.1:1", "--grpc-port", "0", "--http-port", "0",
+            "--audit-dir", auditDir, "--audit-key", Path.Combine(dir.Path, "audit-keys", "audit-key.pem"), "--replica-id", "decision-7d4f9-x2x9q"],
             TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()), stop.Token);
 
         Match banner = Match.Empty;
@@ -110,6 +113,12 @@ public class ServeCommandTests
 
         await stop.CancelAsync();
         Assert.Equal(0, await serve);
+
+        // Cluster mode keeps its own chain too, named after the replica, closed at shutdown.
+        Assert.Contains($"audit {auditDir} as replica decision-7d4f9-x2x9q", output.ToString(), StringComparison.Ordinal);
+        var verify = await CliRun.RunAsync("audit", "verify", auditDir, "--jwks", Path.Combine(dir.Path, "audit-keys", "audit-jwks.json"));
+        Assert.True(verify.ExitCode == 0, verify.ToString());
+        Assert.Matches(@"replica decision-7d4f9-x2x9q: segments 1-1, \d+ lines, [1-9]\d* records, .*; closed", verify.Out);
     }
 
     [Fact]
@@ -118,6 +127,17 @@ public class ServeCommandTests
         var both = await CliRun.RunAsync("serve", "--manifests", ".", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
         var half = await CliRun.RunAsync("serve", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}");
         var otlp = await CliRun.RunAsync("serve", "--manifests", ".", "--otlp-endpoint", "localhost");
+        var cluster = new[] { "serve", "--bundle-url", "http://127.0.0.1:1/bundles/{tenant}", "--jwks-url", "http://127.0.0.1:1/jwks", "--tenant", "acme" };
+        var noAuditDir = await CliRun.RunAsync(cluster);
+        var noAuditKey = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x"]);
+        var kmsWithoutKey = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x", "--audit-signer", "aws-kms"]);
+        var badReplica = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x", "--audit-key", "k.pem", "--replica-id", "../pod"]);
+        var badArchive = await CliRun.RunAsync([.. cluster, "--audit-dir", "/tmp/x", "--audit-key", "k.pem", "--audit-archive", "ftp://bucket"]);
+        var standaloneNoAudit = await CliRun.RunAsync("serve", "--manifests", ".", "--no-audit");
+        using var dir = new TempDirectory();
+        var aFile = dir.Write("not-a-folder", "");
+        var unwritable = await CliRun.RunAsync([.. cluster, "--audit-dir", Path.Combine(aFile, "audit"), "--audit-key", "k.pem"]);
+        var missingKey = await CliRun.RunAsync([.. cluster, "--audit-dir", Path.Combine(dir.Path, "audit"), "--audit-key", Path.Combine(dir.Path, "no-such-key.pem")]);
 
         Assert.Equal(2, both.ExitCode);
         Assert.Contains("exactly one of --manifests", both.ToString(), StringComparison.Ordinal);
@@ -125,6 +145,21 @@ public class ServeCommandTests
         Assert.Contains("--bundle-url needs --jwks-url", half.ToString(), StringComparison.Ordinal);
         Assert.Equal(2, otlp.ExitCode);
         Assert.Contains("--otlp-endpoint: \"localhost\" is not an absolute URL", otlp.ToString(), StringComparison.Ordinal);
+        foreach (var (run, message) in new[]
+        {
+            (noAuditDir, "--audit-dir: required with --bundle-url (or --no-audit)"),
+            (noAuditKey, "--audit-key: required with --bundle-url and --audit-signer local"),
+            (kmsWithoutKey, "--audit-kms-key: required with --audit-signer aws-kms"),
+            (badReplica, "--replica-id: \"../pod\" is not a replica id"),
+            (badArchive, "--audit-archive: \"ftp://bucket\" is not an s3://bucket/prefix or gs://bucket/prefix address"),
+            (standaloneNoAudit, "--no-audit: only with --bundle-url"),
+            (unwritable, "audit: "),
+            (missingKey, "no-such-key.pem"),
+        })
+        {
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains(message, run.ToString(), StringComparison.Ordinal);
+        }
     }
 
     private static async Task<string?> EffectAsync(HttpClient http, string tool)

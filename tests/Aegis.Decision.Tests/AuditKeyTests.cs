@@ -19,13 +19,12 @@ public class AuditKeyTests
         {
             BundleDirectory = dir.Path,
             JwksPath = Path.Combine(dir.Path, "jwks.json"),
-            AuditPath = Path.Combine(dir.Path, "audit.log"),
-            AuditSigner = signer,
+            Audit = new Aegis.Decision.Audit.DecisionAuditOptions { Log = new() { Directory = Path.Combine(dir.Path, "audit"), Replica = "r1", Signer = signer } },
             GrpcPort = 0,
             HttpPort = 0,
         }));
 
         Assert.Contains("must be an audit key", e.Message, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(dir.Path, "audit.log")));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "audit")));
     }
 }

@@ -102,7 +102,28 @@ public sealed class ServerFixture : IAsyncDisposable
 
     public string BundleDir => Path.Combine(_dir.Path, "bundles");
     public string JwksPath => Path.Combine(_dir.Path, "jwks.json");
-    public string AuditPath => Path.Combine(_dir.Path, "audit.log");
+
+    /// <summary>The audit folder (replica "test"), when started with audit.</summary>
+    public string AuditDir => Path.Combine(_dir.Path, "audit");
+
+    /// <summary>Every line of every audit segment, parsed, in seq order.</summary>
+    public List<System.Text.Json.Nodes.JsonObject> AuditLines() =>
+        [.. Directory.GetFiles(AuditDir, "*.jsonl").Order(StringComparer.Ordinal)
+            .SelectMany(f => ReadShared(f).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            .Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!.AsObject())];
+
+    /// <summary>The decision records, in order.</summary>
+    public List<System.Text.Json.Nodes.JsonObject> AuditDecisions() => [.. AuditLines().Where(l => l["type"]!.GetValue<string>() == "decision")];
+
+    /// <summary>Reads a file the server is still appending to.</summary>
+    public static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    public Aegis.Policy.Audit.AuditKeys AuditKeys => Aegis.Policy.Audit.AuditKeys.Parse(Aegis.Policy.Audit.AuditKeys.Jwks(AuditSigner.PublicJwk));
     public JsonWebKeySet Jwks => new([_signer.PublicJwk, _tokenSigner.PublicJwk, _auditSigner.PublicJwk]);
 
     /// <summary>The bundle key.</summary>
@@ -111,7 +132,7 @@ public sealed class ServerFixture : IAsyncDisposable
     /// <summary>The token key.</summary>
     public LocalEd25519Signer TokenSigner => _tokenSigner;
 
-    /// <summary>The audit checkpoint key.</summary>
+    /// <summary>The audit checkpoint key (a key of its own: audit checkpoints never share the bundle key).</summary>
     public LocalEd25519Signer AuditSigner => _auditSigner;
     public RunningDecisionServer Server => _server!;
     public Authorization.AuthorizationClient Client { get; private set; } = null!;
@@ -138,8 +159,7 @@ public sealed class ServerFixture : IAsyncDisposable
             HttpPort = 0,
             BundleRescan = TimeSpan.FromMilliseconds(200),
             State = state,
-            AuditPath = audit ? fixture.AuditPath : null,
-            AuditSigner = audit ? fixture._auditSigner : null,
+            Audit = audit ? new Aegis.Decision.Audit.DecisionAuditOptions { Log = new() { Directory = fixture.AuditDir, Replica = "test", Signer = fixture.AuditSigner } } : null,
             TokenIssuer = Issuer,
             AdminToken = desk ? adminToken ?? AdminToken : adminToken,
             RevocationRefresh = TimeSpan.FromMilliseconds(100),
@@ -228,6 +248,7 @@ public sealed class ServerFixture : IAsyncDisposable
             _auditSigner.Dispose();
         }
 
+        AuditSigner.Dispose();
         _dir.Dispose();
     }
 }

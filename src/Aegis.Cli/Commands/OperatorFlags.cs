@@ -49,7 +49,7 @@ internal sealed class OperatorFlags
     private readonly Option<string> _store = new("--bundle-store") { Description = "Also publish bundles to an object store: none, s3 or gcs", DefaultValueFactory = _ => "none" };
     private readonly Option<string?> _bucket = new("--bucket") { Description = "Bucket for --bundle-store s3|gcs (versioning enabled)" };
     private readonly Option<string> _prefix = new("--bucket-prefix") { Description = "Key prefix in the bucket", DefaultValueFactory = _ => "bundles/" };
-    private readonly Option<Uri?> _s3Endpoint = new("--s3-endpoint") { Description = "S3-compatible endpoint (default: AWS, region from AWS_REGION)" };
+    private readonly Option<Uri?> _s3Endpoint = AuditFlags.AbsoluteUri("--s3-endpoint", "S3-compatible endpoint (default: AWS, region from AWS_REGION)");
     private readonly Option<string?> _redis = new("--redis") { Description = "The decision servers' Redis (host:port or redis://...): AgentBudget status shows live spend from it" };
     private readonly Option<bool> _noWebhook = new("--no-webhook") { Description = "Do not serve the sidecar injection webhook" };
     private readonly Option<int> _webhookPort = new("--webhook-port") { Description = "HTTPS port for /mutate-pods", DefaultValueFactory = _ => 9443 };

@@ -41,6 +41,12 @@ internal static class ServeCommand
         var tlsHttp = new Option<bool>("--tls-http") { Description = "With --tls-cert: serve the HTTP API (decide, health, metrics) over TLS too" };
         var caFile = new Option<FileInfo?>("--ca-file") { Description = "With --bundle-url: PEM CA bundle the operator's HTTPS is verified against (the mounted ConfigMap aegis-operator-ca), instead of the system store" };
         var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp, caFile };
+        var auditFlags = new AuditFlags();
+        foreach (var option in auditFlags.Options)
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
@@ -100,6 +106,17 @@ internal static class ServeCommand
                     return AegisCommand.BadInput;
                 }
 
+                if (auditFlags.Check(parse, cluster: true) is { } clusterAuditError)
+                {
+                    console.Error.WriteLine(clusterAuditError);
+                    return AegisCommand.BadInput;
+                }
+
+                if (await AuditOptionsAsync(auditFlags, parse, null, null, console, cancellationToken).ConfigureAwait(false) is not { } clusterAudit)
+                {
+                    return AegisCommand.BadInput;
+                }
+
                 await using var clusterRedis = parse.GetValue(redis) is { } url ? await RedisState.ConnectAsync(url).ConfigureAwait(false) : null;
                 await using var polling = await StartAsync(new DecisionServerOptions
                 {
@@ -118,13 +135,15 @@ internal static class ServeCommand
                     Tls = tls,
                     TokenIssuer = parse.GetValue(issuer) ?? AgentTokens.OperatorIssuer,
                     TokenAudience = parse.GetValue(audience)!,
+                    Audit = clusterAudit.Options,
                 }, console, cancellationToken).ConfigureAwait(false);
                 if (polling is null)
                 {
                     return AegisCommand.BadInput;
                 }
 
-                console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}");
+                console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}, "
+                    + (clusterAudit.Options is { } a ? $"audit {a.Log.Directory} as replica {a.Log.Replica}" : "no audit log (--no-audit)"));
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -135,6 +154,12 @@ internal static class ServeCommand
                 }
 
                 return 0;
+            }
+
+            if (auditFlags.Check(parse, cluster: false) is { } auditError)
+            {
+                console.Error.WriteLine(auditError);
+                return AegisCommand.BadInput;
             }
 
             if (!source.Exists)
@@ -165,6 +190,11 @@ internal static class ServeCommand
             using var auditKey = keys[KeyPurpose.Audit];
             var compiler = new ManifestCompiler(source.FullName, bundlesDir, bundleKey, console);
             var tenants = await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
+            if (await AuditOptionsAsync(auditFlags, parse, state.FullName, auditKey, console, cancellationToken).ConfigureAwait(false) is not { Options: { } audit })
+            {
+                return AegisCommand.BadInput;
+            }
+
             await using var redisState = parse.GetValue(redis) is { } redisUrl ? await RedisState.ConnectAsync(redisUrl).ConfigureAwait(false) : null;
 
             await using var server = await StartAsync(new DecisionServerOptions
@@ -178,9 +208,8 @@ internal static class ServeCommand
                 HttpPort = parse.GetValue(httpPort),
                 BundleRescan = TimeSpan.FromSeconds(2),
                 State = redisState?.AsDecisionState(),
-                AuditPath = Path.Combine(state.FullName, "audit.log"),
                 OtlpEndpoint = otlpEndpoint,
-                AuditSigner = auditKey,
+                Audit = audit,
                 MeterSecret = meterSecret,
                 StandaloneApprovals = true,
                 Tls = tls,
@@ -193,7 +222,7 @@ internal static class ServeCommand
                 return AegisCommand.BadInput;
             }
 
-            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), Path.Combine(state.FullName, "audit.log"));
+            PrintBanner(console, server, tenants, source.FullName, parse.GetValue(region), parse.GetValue(redis), audit, Path.Combine(keysDir, KeysCommand.JwksFile));
             // The semaphore outlives the watcher (disposed in reverse order), and late events are ignored.
             using var changed = new SemaphoreSlim(0);
             using var watcher = new FileSystemWatcher(source.FullName) { IncludeSubdirectories = true, EnableRaisingEvents = true };
@@ -289,14 +318,30 @@ internal static class ServeCommand
         return token;
     }
 
-    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, string auditPath)
+    /// <summary>The audit options from the flags, wrapped so "no audit" (null) differs from "bad flags" (null wrapper, error printed).</summary>
+    private static async Task<AuditChoice?> AuditOptionsAsync(AuditFlags flags, ParseResult parse, string? standaloneState, Aegis.Policy.Signing.ISigner? standaloneKey, CliConsole console, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new AuditChoice(await flags.BuildAsync(parse, standaloneState, standaloneKey, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException or Aegis.Operator.Keys.KmsSigningException or ArgumentException or InvalidOperationException)
+        {
+            console.Error.WriteLine($"audit: {e.Message}");
+            return null;
+        }
+    }
+
+    private sealed record AuditChoice(Aegis.Decision.Audit.DecisionAuditOptions? Options);
+
+    private static void PrintBanner(CliConsole console, RunningDecisionServer server, IReadOnlyList<string> tenants, string manifests, string? region, string? redis, Aegis.Decision.Audit.DecisionAuditOptions audit, string auditJwks)
     {
         console.Out.WriteLine($"""
             aegis decision server (standalone) on manifests {manifests}
               tenants:  {(tenants.Count == 0 ? "(none compiled)" : string.Join(", ", tenants))}
               region:   {region ?? "(not set: tenants with a TenantRegion are denied)"}
               state:    {(redis is null ? "in memory" : "Redis " + redis)}
-              audit:    {auditPath}  (aegis audit verify {auditPath} --jwks {Path.Combine(Path.GetDirectoryName(auditPath)!, "keys", KeysCommand.JwksFile)})
+              audit:    {audit.Log.Directory} as replica {audit.Log.Replica}  (aegis audit verify {audit.Log.Directory} --jwks {auditJwks})
               ext_authz gRPC (h2c)  127.0.0.1:{server.GrpcPort}  envoy.service.auth.v3.Authorization/Check
               ext_proc gRPC (h2c)   127.0.0.1:{server.GrpcPort}  envoy.service.ext_proc.v3.ExternalProcessor/Process
               JSON API              http://127.0.0.1:{server.HttpPort}/v1/decide

@@ -54,6 +54,10 @@ public sealed record PolicyData
     public EffectData DefaultEffect { get; init; } = EffectData.Deny;
 
     public IReadOnlyList<RuleData> Rules { get; init; } = [];
+
+    /// <summary>Whether audit records of this policy's decisions carry the (redacted) arguments; omitted when false.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
+    public bool AuditIncludesArgs { get; init; }
 }
 
 /// <summary>One named rule.</summary>

@@ -183,7 +183,8 @@ public sealed class ResponseProcessor(DecisionService decisions, ResponseTicket 
         {
             // The answer is on its way either way; a settlement that fails leaves the reservation standing (never less).
             _settled = true;
-            Settlement = await decisions.SettleAsync(ticket.Tenant, ticket.AgentId, reservation, prices.CostOf(used.InputTokens, used.OutputTokens), cancellationToken).ConfigureAwait(false);
+            var detail = $"{ticket.ToolServer} usage: {used.InputTokens} input, {used.OutputTokens} output tokens";
+            Settlement = await decisions.SettleAsync(ticket.Tenant, ticket.AgentId, reservation, prices.CostOf(used.InputTokens, used.OutputTokens), detail, cancellationToken).ConfigureAwait(false);
         }
 
         return default;

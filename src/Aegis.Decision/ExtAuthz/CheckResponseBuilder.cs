@@ -203,13 +203,6 @@ public static class CheckResponseBuilder
     /// <summary>The JSON body of an Aegis refusal (<see cref="Refusals.AegisBody"/>).</summary>
     public static string DenialBody(DecisionOutcome outcome) => Refusals.AegisBody(outcome);
 
-    /// <summary>A refusal for a request that could not be understood.</summary>
-    public static CheckResponse Malformed(string message)
-    {
-        var outcome = new DecisionOutcome(Guid.CreateVersion7().ToString("N"), OutcomeKind.Denied, Effect.Deny, ServerReasons.RequestMalformed, null, null, message, null, null, null);
-        return Build(outcome, null);
-    }
-
     /// <summary>
     /// The ticket ext_authz wrote into its dynamic metadata (<see cref="Metadata"/>), read back by ext_proc; null when
     /// the answer needs nothing, or the metadata is not Aegis's.

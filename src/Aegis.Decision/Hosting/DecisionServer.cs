@@ -51,14 +51,8 @@ public sealed record DecisionServerOptions
     /// <summary>How often the bundle folder is rescanned even without file events.</summary>
     public TimeSpan BundleRescan { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>File the hash-chained audit log is appended to; none when null.</summary>
-    public string? AuditPath { get; init; }
-
-    /// <summary>Key that signs audit checkpoints (required with <see cref="AuditPath"/>).</summary>
-    public Aegis.Policy.Signing.ISigner? AuditSigner { get; init; }
-
-    /// <summary>A signed checkpoint after this many records.</summary>
-    public int AuditCheckpointEvery { get; init; } = 1_000;
+    /// <summary>The hash-chained, checkpointed audit log of this replica and where it is shipped; none when null.</summary>
+    public DecisionAuditOptions? Audit { get; init; }
 
     /// <summary>OTLP/HTTP endpoint (such as http://otel-collector:4318) that decision spans are exported to; none when null.</summary>
     public Uri? OtlpEndpoint { get; init; }
@@ -253,16 +247,23 @@ public static class DecisionServer
 
         builder.Services.AddSingleton<DecisionTelemetry>();
         builder.Services.AddSingleton(new MeterCredential(options.MeterSecret));
-        if (options.AuditPath is { } auditPath)
+        if (options.Audit is { } audit)
         {
-            var signer = options.AuditSigner ?? throw new ArgumentException("AuditSigner is required when AuditPath is set", nameof(options));
+            var signer = audit.Log.Signer;
             if (signer.Purpose != Aegis.Policy.Signing.KeyPurpose.Audit)
             {
                 // Checkpoints signed with another purpose's key would never verify (and would lend that key a second job).
-                throw new ArgumentException($"AuditSigner must be an audit key; key {signer.KeyId} is a {Aegis.Policy.Signing.KeyPurposes.Name(signer.Purpose)} key", nameof(options));
+                throw new ArgumentException($"the audit signer must be an audit key; key {signer.KeyId} is a {Aegis.Policy.Signing.KeyPurposes.Name(signer.Purpose)} key", nameof(options));
             }
 
-            builder.Services.AddSingleton(sp => AuditLog.Open(auditPath, signer, options.Time, sp.GetRequiredService<ILogger<AuditLog>>(), checkpointEvery: options.AuditCheckpointEvery));
+            builder.Services.AddSingleton(sp =>
+            {
+                var pipeline = AuditPipeline.Start(audit, options.Time, sp.GetRequiredService<ILoggerFactory>());
+                var telemetry = sp.GetRequiredService<DecisionTelemetry>();
+                telemetry.Audit = pipeline.Log;
+                telemetry.Archive = pipeline.Archive;
+                return pipeline;
+            });
         }
 
         builder.Services.AddSingleton(sp => new DecisionService(
@@ -272,7 +273,7 @@ public static class DecisionServer
             sp.GetRequiredService<DecisionTelemetry>(),
             options.Time,
             options.Region,
-            sp.GetService<AuditLog>(),
+            sp.GetService<AuditPipeline>()?.Log,
             new DecisionExtensions(options.ApprovalsUrl is { } approvals
                 ? new Approvals.OperatorApprovals(sp.GetRequiredService<IHttpClientFactory>().CreateClient("approvals"), approvals, options.ApprovalsTimeout)
                 : sp.GetService<Approvals.StandaloneApprovalDesk>())));
@@ -305,6 +306,9 @@ public static class DecisionServer
     public static async Task<RunningDecisionServer> StartAsync(DecisionServerOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         var app = Build(options, logging);
+
+        // Open the audit log now, not at the first decision: a torn tail is repaired and a bad folder refused at start.
+        app.Services.GetService<AuditPipeline>();
 
         // Load keys and bundles before accepting calls, so the first request sees them.
         if (app.Services.GetRequiredService<IJwksSource>() is HttpJwksSource jwks)

@@ -20,6 +20,7 @@ public sealed class DecisionTelemetry
     private readonly ConcurrentDictionary<(string Effect, string Reason), long> _decisions = new();
     private readonly ConcurrentDictionary<(string Policy, string Effect), long> _shadow = new();
     private readonly ConcurrentDictionary<(string Tenant, string Agent), decimal> _spend = new();
+    private readonly ConcurrentDictionary<string, ToolCallCounts> _toolCalls = new(StringComparer.Ordinal);
     private readonly long[] _latencyCounts = new long[LatencyBuckets.Length + 1];
     private long _latencySumTicks;
     private long _latencyCount;
@@ -39,6 +40,35 @@ public sealed class DecisionTelemetry
         Interlocked.Add(ref _latencySumTicks, elapsed.Ticks);
         Interlocked.Increment(ref _latencyCount);
     }
+
+    /// <summary>The label for calls whose tenant is unknown (no valid token).</summary>
+    public const string UnknownTenant = "unknown";
+
+    /// <summary>The audit log whose commit and shipping figures /metrics reports, when there is one.</summary>
+    public Audit.AuditLog? Audit { get; set; }
+
+    /// <summary>The uploader whose backlog /metrics reports, when closed segments are archived.</summary>
+    public Audit.Archive.AuditArchiveUploader? Archive { get; set; }
+
+    /// <summary>
+    /// Counts one tool call (a call with a tool name) for policy coverage: decided by an explicit rule (reason
+    /// rule_matched) or otherwise (a default effect, no policy, a refusal).
+    /// </summary>
+    public void RecordToolCall(string? tenant, string reason)
+    {
+        var counts = _toolCalls.GetOrAdd(tenant ?? UnknownTenant, static _ => new ToolCallCounts());
+        Interlocked.Increment(ref counts.Total);
+        if (reason == Aegis.Policy.Decisions.DecisionReasons.RuleMatched)
+        {
+            Interlocked.Increment(ref counts.RuleMatched);
+        }
+    }
+
+    /// <summary>Tool calls decided by an explicit rule ÷ all tool calls of <paramref name="tenant"/> since start; null before the first.</summary>
+    public double? CoverageRatio(string tenant) =>
+        _toolCalls.TryGetValue(tenant, out var c) && Interlocked.Read(ref c.Total) is > 0 and var total
+            ? (double)Interlocked.Read(ref c.RuleMatched) / total
+            : null;
 
     /// <summary>Counts a shadow policy's would-be effect.</summary>
     public void RecordShadow(string policy, string effect) => _shadow.AddOrUpdate((policy, effect), 1, (_, n) => n + 1);
@@ -81,6 +111,8 @@ public sealed class DecisionTelemetry
             sb.Append(CultureInfo.InvariantCulture, $"aegis_spend_usd_total{{tenant=\"{tenant}\",agent_id=\"{Escape(agent)}\"}} {amount}\n");
         }
 
+        WriteCoverage(sb);
+        AuditMetrics.Write(sb, Audit, Archive);
         sb.Append("# HELP aegis_bundle_info The active bundle revision of each tenant.\n# TYPE aegis_bundle_info gauge\n");
         sb.Append("# HELP aegis_bundle_age_seconds Seconds since each tenant's bundle was loaded.\n# TYPE aegis_bundle_age_seconds gauge\n");
         foreach (var (tenant, bundle) in bundles.Bundles.OrderBy(b => b.Key, StringComparer.Ordinal))
@@ -98,5 +130,27 @@ public sealed class DecisionTelemetry
         return sb.ToString();
     }
 
-    private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+    private void WriteCoverage(StringBuilder sb)
+    {
+        sb.Append("# HELP aegis_tool_calls_total Tool calls (calls with a tool name) by tenant.\n# TYPE aegis_tool_calls_total counter\n");
+        sb.Append("# HELP aegis_tool_calls_rule_matched_total Tool calls decided by an explicit rule (reason rule_matched).\n# TYPE aegis_tool_calls_rule_matched_total counter\n");
+        sb.Append("# HELP aegis_policy_coverage_ratio Tool calls decided by an explicit rule / all tool calls, since the server started.\n# TYPE aegis_policy_coverage_ratio gauge\n");
+        foreach (var (tenant, counts) in _toolCalls.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            var total = Interlocked.Read(ref counts.Total);
+            var matched = Interlocked.Read(ref counts.RuleMatched);
+            sb.Append(CultureInfo.InvariantCulture, $"aegis_tool_calls_total{{tenant=\"{Escape(tenant)}\"}} {total}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"aegis_tool_calls_rule_matched_total{{tenant=\"{Escape(tenant)}\"}} {matched}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"aegis_policy_coverage_ratio{{tenant=\"{Escape(tenant)}\"}} {(total == 0 ? 0 : (double)matched / total):0.####}\n");
+        }
+    }
+
+    internal static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+}
+
+/// <summary>Tool-call counters of one tenant (fields, so they can be incremented atomically).</summary>
+internal sealed class ToolCallCounts
+{
+    public long Total;
+    public long RuleMatched;
 }

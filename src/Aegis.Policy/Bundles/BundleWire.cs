@@ -16,6 +16,7 @@ public static class BundleWire
         Agents = policy.Spec.Agents,
         DefaultEffect = Effect(policy.Spec.DefaultEffect),
         Rules = [.. policy.Spec.Rules.Select(Rule)],
+        AuditIncludesArgs = policy.Spec.Audit?.IncludeArgs == true,
     };
 
     public static BudgetData Budget(AgentBudget budget) => new()

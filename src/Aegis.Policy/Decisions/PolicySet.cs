@@ -37,6 +37,9 @@ public sealed class CompiledPolicy
     public required GlobSet Agents { get; init; }
     public required Effect DefaultEffect { get; init; }
     public required CompiledRule[] Rules { get; init; }
+
+    /// <summary>spec.audit.includeArgs: audit records of this policy's decisions carry the (redacted) arguments.</summary>
+    public bool AuditIncludesArgs { get; init; }
 }
 
 /// <summary>A budget ready for evaluation.</summary>
@@ -245,6 +248,7 @@ public sealed class PolicySet
         Agents = Compile(() => GlobSet.Of(policy.Agents), policy.Id, "spec.agents"),
         DefaultEffect = CompileEffect(policy.DefaultEffect),
         Rules = [.. policy.Rules.Select((r, i) => CompileRule(policy.Id, r, i))],
+        AuditIncludesArgs = policy.AuditIncludesArgs,
     };
 
     private static Effect CompileEffect(EffectData effect) => effect switch

@@ -49,6 +49,16 @@ public sealed class AgentPolicySpec
 
     [Schema(ListMapKey = "name", Description = "Rules; names are unique within the policy.")]
     public List<PolicyRule> Rules { get; set; } = [];
+
+    [Schema(Description = "What the audit log records of the calls this policy decides.")]
+    public PolicyAuditSpec? Audit { get; set; }
+}
+
+/// <summary>Audit options of a policy: by default records carry an argument digest, never the arguments.</summary>
+public sealed class PolicyAuditSpec
+{
+    [Schema(Description = "Record the call's arguments in the audit log (redacted by this policy's sanitize redactors, if any). Default false: records carry only argsDigest.")]
+    public bool IncludeArgs { get; set; }
 }
 
 /// <summary>One named rule: what it matches, an optional CEL condition, and its effect.</summary>

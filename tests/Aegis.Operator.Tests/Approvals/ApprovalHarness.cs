@@ -152,11 +152,19 @@ public sealed class ApprovalHarness : IAsyncDisposable
     public static string? Header(CheckResponse response, string name) =>
         response.DeniedResponse?.Headers.FirstOrDefault(h => h.Header.Key == name)?.Header.Value;
 
-    /// <summary>Asks for a call that needs approval and returns the ApprovalRequest named in x-aegis-approval.</summary>
+    /// <summary>
+    /// Asks for a call that needs approval and returns the ApprovalRequest named in x-aegis-approval. Like an agent, it
+    /// retries the same call when the filing took longer than the decision waits for it (the answer then says so).
+    /// </summary>
     public async Task<string> RequestApprovalAsync(string token, string tool = "stripe.transfer", string args = """{"amount": 9000, "currency": "USD"}""")
     {
-        var response = await ExtAuthz.CheckAsync(Check(token, tool, args));
-        Assert.Equal("rule_matched", response.Status.Message);
+        CheckResponse response = null!;
+        await Eventually.TrueAsync(async () =>
+        {
+            response = await ExtAuthz.CheckAsync(Check(token, tool, args));
+            Assert.Equal("rule_matched", response.Status.Message);
+            return Header(response, "x-aegis-approval") is not null || !response.DeniedResponse.Body.Contains("retry the same call", StringComparison.Ordinal);
+        }, "the ApprovalRequest filed", TimeSpan.FromSeconds(10));
         return Header(response, "x-aegis-approval") ?? throw new Xunit.Sdk.XunitException("no x-aegis-approval header: " + response.DeniedResponse.Body);
     }
 

@@ -76,7 +76,7 @@ public partial class HelmChartTests
         {
             "default-values.yaml",
             ["deployment.apps/aegis-operator", "deployment.apps/aegis-decision", "service/aegis-operator", "service/aegis-operator-webhook", "service/aegis-decision",
-             "serviceaccount/aegis-operator", "serviceaccount/aegis-decision", "secret/aegis-signing-key", "configmap/aegis-dashboard",
+             "serviceaccount/aegis-operator", "serviceaccount/aegis-decision", "secret/aegis-signing-key", "secret/aegis-audit-key", "configmap/aegis-dashboard",
              "networkpolicy.networking.k8s.io/aegis-operator", "networkpolicy.networking.k8s.io/aegis-decision",
              "poddisruptionbudget.policy/aegis-operator", "role.rbac.authorization.k8s.io/aegis-operator", "rolebinding.rbac.authorization.k8s.io/aegis-operator"],
             []
@@ -165,10 +165,21 @@ public partial class HelmChartTests
         Assert.DoesNotContain("replicas:", decision, StringComparison.Ordinal);
         Assert.Contains("eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/aegis-operator", docs.Single(d => d.Kind == "ServiceAccount" && d.Text.Contains("aegis-operator", StringComparison.Ordinal)).Text, StringComparison.Ordinal);
         Assert.Contains("whenUnsatisfiable: DoNotSchedule", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-signer=aws-kms", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-archive=s3://acme-aegis-audit/aegis/", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-stdout", decision, StringComparison.Ordinal);
+        Assert.Contains("eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/aegis-decision", docs.Single(d => d.Kind == "ServiceAccount" && d.Text.Contains("name: aegis-decision", StringComparison.Ordinal)).Text, StringComparison.Ordinal);
         var rule = docs.Single(d => d.Kind == "PrometheusRule").Text;
-        Assert.Equal(["AegisBudgetStoreUnavailable", "AegisBundleRefused", "AegisBundleStale", "AegisDecisionErrorRate", "AegisDecisionLatencySLO", "AegisWebhookCertificateExpiring"],
+        Assert.Equal(["AegisAuditLogFailed", "AegisAuditShippingLag", "AegisBudgetStoreUnavailable", "AegisBundleRefused", "AegisBundleStale", "AegisDecisionErrorRate", "AegisDecisionLatencySLO", "AegisPolicyCoverageLow", "AegisWebhookCertificateExpiring"],
             AlertName().Matches(rule).Select(m => m.Groups[1].Value).Order(StringComparer.Ordinal));
         Assert.Contains("> 0.02", rule, StringComparison.Ordinal);
+        Assert.Contains("sum by (tenant) (rate(aegis_tool_calls_rule_matched_total[1h])) / clamp_min(sum by (tenant) (rate(aegis_tool_calls_total[1h])), 1e-9) < 0.8", rule, StringComparison.Ordinal);
+        Assert.Contains("max by (pod, sink) (aegis_audit_shipping_lag_seconds) > 900", rule, StringComparison.Ordinal);
+        var dashboard = docs.Single(d => d.Kind == "ConfigMap" && d.Text.Contains("aegis-dashboard", StringComparison.Ordinal)).Text;
+        foreach (var panel in new[] { "Policy coverage", "Audit shipping lag", "p99 decision latency", "Budget store failures" })
+        {
+            Assert.Contains($"\"title\": \"{panel}", dashboard, StringComparison.Ordinal);
+        }
     }
 
     [Theory]
@@ -203,7 +214,73 @@ public partial class HelmChartTests
         var kmsOnly = allKms.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-operator\n", StringComparison.Ordinal)).Text;
         Assert.Contains($"- --kms-token-key={tokenKey}", kmsOnly, StringComparison.Ordinal);
         Assert.DoesNotContain("signing-key", kmsOnly, StringComparison.Ordinal);
-        Assert.DoesNotContain(allKms, d => d.Kind == "Secret" && d.Text.Contains("-key.pem", StringComparison.Ordinal));
+        // (The decision servers' audit key is another matter: audit.signer decides it.)
+        Assert.DoesNotContain(allKms, d => d.Kind == "Secret" && (d.Text.Contains("bundle-key.pem", StringComparison.Ordinal) || d.Text.Contains("token-key.pem", StringComparison.Ordinal) || d.Text.Contains("signing-key.pem", StringComparison.Ordinal)));
+    }
+
+    private static async Task<(string Decision, List<(string Kind, string Text)> Docs)> DecisionAsync(params string[] sets)
+    {
+        var helm = RequireHelm();
+        using var home = new TempDirectory();
+        var render = await HelmAsync(helm, home, ["template", "aegis", Chart, "-n", Namespace, "--set", "decision.tenants={acme}", .. sets.SelectMany(s => new[] { "--set", s })]);
+        Assert.True(render.Exit == 0, render.Err);
+        var docs = Documents(render.Out).Select(d => (d.Kind, d.Text)).ToList();
+        return (docs.Single(d => d.Kind == "Deployment" && d.Text.Contains("name: aegis-decision\n", StringComparison.Ordinal)).Text, docs);
+    }
+
+    [Fact]
+    public async Task HelmTemplate_AuditByDefault_OneChainPerPodNamedByTheDownwardApiWithAGeneratedAuditKey()
+    {
+        var (decision, docs) = await DecisionAsync();
+
+        Assert.Contains("- --audit-dir=/var/lib/aegis/audit", decision, StringComparison.Ordinal);
+        Assert.Contains("- --replica-id=$(POD_NAME)", decision, StringComparison.Ordinal);
+        Assert.Contains("- name: POD_NAME\n              valueFrom:\n                fieldRef: { fieldPath: metadata.name }", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-key=/etc/aegis/audit/audit-key.pem", decision, StringComparison.Ordinal);
+        Assert.Contains("- { name: audit, mountPath: /var/lib/aegis/audit }", decision, StringComparison.Ordinal);
+        Assert.Contains("- { name: audit-key, mountPath: /etc/aegis/audit, readOnly: true }", decision, StringComparison.Ordinal);
+        Assert.Contains("emptyDir: { sizeLimit: \"2Gi\" }", decision, StringComparison.Ordinal);
+        Assert.Contains("secretName: aegis-audit-key", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-commit-window-ms=0", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain("--audit-stdout", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain("--audit-archive", decision, StringComparison.Ordinal);
+
+        // A key of its own, kept when the release is deleted, and never the bundle signing key.
+        var secret = docs.Single(d => d.Kind == "Secret" && d.Text.Contains("name: aegis-audit-key", StringComparison.Ordinal)).Text;
+        Assert.Contains("helm.sh/resource-policy: keep", secret, StringComparison.Ordinal);
+        var pem = System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(Regex.Match(secret, "audit-key.pem: (\\S+)").Groups[1].Value));
+        using var key = Aegis.Policy.Signing.LocalEd25519Signer.FromPem(pem, Aegis.Policy.Signing.KeyPurpose.Audit);
+        var signing = docs.Single(d => d.Kind == "Secret" && d.Text.Contains("signing-key.pem", StringComparison.Ordinal)).Text;
+        Assert.NotEqual(Regex.Match(signing, "signing-key.pem: (\\S+)").Groups[1].Value, Regex.Match(secret, "audit-key.pem: (\\S+)").Groups[1].Value);
+    }
+
+    [Theory]
+    [InlineData("aws-kms", "arn:aws:kms:eu-west-1:111122223333:key/audit")]
+    [InlineData("gcp-kms", "projects/p/locations/europe-west4/keyRings/aegis/cryptoKeys/audit/cryptoKeyVersions/1")]
+    public async Task HelmTemplate_AuditKmsSigner_PassesTheKeyAndMountsNoAuditKey(string type, string key)
+    {
+        var (decision, docs) = await DecisionAsync("audit.signer.type=" + type, "audit.signer.kmsKey=" + key);
+
+        Assert.Contains($"- --audit-signer={type}", decision, StringComparison.Ordinal);
+        Assert.Contains($"- --audit-kms-key={key}", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain("--audit-key=", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain("audit-key", decision, StringComparison.Ordinal);
+        Assert.DoesNotContain(docs, d => d.Kind == "Secret" && d.Text.Contains("audit-key.pem", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task HelmTemplate_AuditShipping_StdoutOtlpAndTheWormArchive()
+    {
+        var (decision, _) = await DecisionAsync("audit.stdout=true", "audit.otlpEndpoint=http://otel-collector.observability:4318", "audit.archive=s3://acme-aegis-audit/aegis",
+            "audit.retentionDays=2555", "audit.signer.existingSecret=acme-audit-key", "audit.volume.existingClaim=aegis-audit");
+
+        Assert.Contains("- --audit-stdout", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-otlp-endpoint=http://otel-collector.observability:4318", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-archive=s3://acme-aegis-audit/aegis", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-retention-days=2555", decision, StringComparison.Ordinal);
+        Assert.Contains("- --audit-object-lock-mode=COMPLIANCE", decision, StringComparison.Ordinal);
+        Assert.Contains("secretName: acme-audit-key", decision, StringComparison.Ordinal);
+        Assert.Contains("persistentVolumeClaim: { claimName: \"aegis-audit\" }", decision, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -272,6 +349,9 @@ public partial class HelmChartTests
     [InlineData("decision.tenants[0]=Not_A_Tenant", "at '/decision/tenants/0'")]
     [InlineData("replicaCount=2", "additional properties 'replicaCount' not allowed")]
     [InlineData("signer.type=aws-kms", "at '/signer'")]
+    [InlineData("audit.signer.type=gcp-kms", "at '/audit/signer/kmsKey': minLength")]
+    [InlineData("audit.archive=ftp://bucket", "at '/audit/archive'")]
+    [InlineData("audit.objectLockMode=NONE", "at '/audit/objectLockMode'")]
     public async Task HelmTemplate_InvalidValues_AreRefusedWithAClearMessage(string set, string message)
     {
         var helm = RequireHelm();

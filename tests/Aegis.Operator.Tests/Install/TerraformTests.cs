@@ -119,7 +119,77 @@ public partial class TerraformTests
         Assert.Contains("system:serviceaccount:${var.namespace}:${var.operator_service_account}", module["data"]!["aws_iam_policy_document"]!["operator_trust"]!.ToJsonString(), StringComparison.Ordinal);
         Assert.True(Resource(module, "aws_elasticache_replication_group", "redis")["transit_encryption_enabled"]!.GetValue<bool>());
         Assert.Equal("${var.audit_log_retention_days}", Resource(module, "aws_cloudwatch_log_group", "audit")["retention_in_days"]!.GetValue<string>());
-        Assert.All(["bundle_bucket", "signing_key_arn", "operator_role_arn", "redis_url", "audit_log_group", "helm_values"], o => Assert.NotNull(module["output"]![o]));
+        Assert.All(["bundle_bucket", "signing_key_arn", "operator_role_arn", "redis_url", "audit_log_group", "audit_bucket", "audit_key_arn", "decision_role_arn", "audit_log_writer_policy_arn", "helm_values"], o => Assert.NotNull(module["output"]![o]));
+    }
+
+    [Fact]
+    public async Task AwsModule_HasTheWormAuditBucketAuditKeyAndADecisionIdentityThatCannotDelete()
+    {
+        var (module, _) = await ModuleAsync("aws");
+
+        Assert.True(Resource(module, "aws_s3_bucket", "audit")["object_lock_enabled"]!.GetValue<bool>());
+        Assert.Equal("Enabled", Resource(module, "aws_s3_bucket_versioning", "audit")["versioning_configuration"]![0]!["status"]!.GetValue<string>());
+        var retention = Resource(module, "aws_s3_bucket_object_lock_configuration", "audit")["rule"]![0]!["default_retention"]![0]!;
+        Assert.Equal(("${var.audit_object_lock_mode}", "${var.audit_retention_days}"), (retention["mode"]!.GetValue<string>(), retention["days"]!.GetValue<string>()));
+        Assert.Equal("${aws_s3_bucket.audit.id}", Resource(module, "aws_s3_bucket_public_access_block", "audit")["bucket"]!.GetValue<string>());
+        var key = Resource(module, "aws_kms_key", "audit");
+        Assert.Equal(("ECC_NIST_EDWARDS25519", "SIGN_VERIFY"), (key["customer_master_key_spec"]!.GetValue<string>(), key["key_usage"]!.GetValue<string>()));
+        Assert.Contains("system:serviceaccount:${var.namespace}:${var.decision_service_account}", module["data"]!["aws_iam_policy_document"]!["decision_trust"]!.ToJsonString(), StringComparison.Ordinal);
+        var policy = module["data"]!["aws_iam_policy_document"]!["decision"]!.ToJsonString();
+        Assert.Contains("s3:PutObject", policy, StringComparison.Ordinal);
+        Assert.Contains("s3:PutObjectRetention", policy, StringComparison.Ordinal);
+        Assert.Contains("aws_kms_key.audit.arn", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("Delete", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bypass", policy, StringComparison.Ordinal);
+        Assert.DoesNotContain("aws_kms_key.signing", policy, StringComparison.Ordinal);
+        Assert.Contains("aws_cloudwatch_log_group.audit.arn", module["data"]!["aws_iam_policy_document"]!["audit_log_writer"]!.ToJsonString(), StringComparison.Ordinal);
+        Assert.Contains("COMPLIANCE", module["variable"]!["audit_object_lock_mode"]![0]!["default"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // helm_values configures both KMS signers it creates, the archive and the decision servers' identity.
+        var values = module["output"]!["helm_values"]![0]!["value"]!.GetValue<string>();
+        foreach (var expected in new[] { "type = \"aws-kms\", awsKmsKeyId = aws_kms_key.signing[local.current_generation].arn", "kmsKey = aws_kms_key.audit.arn", "archive        = \"s3://${aws_s3_bucket.audit.bucket}/aegis/\"", "aws_iam_role.decision.arn", "stdout         = true" })
+        {
+            Assert.Contains(expected, values, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("stays local", values, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GcpModule_HasTheLockedRetentionAuditBucketAuditKeyAndADecisionIdentity()
+    {
+        var (module, _) = await ModuleAsync("gcp");
+
+        var bucket = Resource(module, "google_storage_bucket", "audit");
+        var retention = bucket["retention_policy"]![0]!;
+        Assert.Equal(("${var.audit_retention_days * 86400}", "${var.audit_retention_locked}"), (retention["retention_period"]!.GetValue<string>(), retention["is_locked"]!.GetValue<string>()));
+        Assert.True(module["variable"]!["audit_retention_locked"]![0]!["default"]!.GetValue<bool>());
+        Assert.Equal("EC_SIGN_ED25519", Resource(module, "google_kms_crypto_key", "audit")["version_template"]![0]!["algorithm"]!.GetValue<string>());
+        Assert.Equal("serviceAccount:${var.project_id}.svc.id.goog[${var.namespace}/${var.decision_service_account}]",
+            Resource(module, "google_service_account_iam_member", "decision_workload_identity")["member"]!.GetValue<string>());
+        Assert.Equal("roles/storage.objectCreator", Resource(module, "google_storage_bucket_iam_member", "decision_audit_create")["role"]!.GetValue<string>());
+        Assert.Equal("${google_storage_bucket.audit.name}", Resource(module, "google_storage_bucket_iam_member", "decision_audit_create")["bucket"]!.GetValue<string>());
+        Assert.Equal("${google_kms_crypto_key.audit.id}", Resource(module, "google_kms_crypto_key_iam_member", "decision_audit")["crypto_key_id"]!.GetValue<string>());
+        Assert.Contains("jsonPayload.prev:*", Resource(module, "google_logging_project_sink", "audit")["filter"]!.GetValue<string>(), StringComparison.Ordinal);
+        var values = module["output"]!["helm_values"]![0]!["value"]!.GetValue<string>();
+        foreach (var expected in new[] { "type = \"gcp-kms\", gcpKmsKey = \"${google_kms_crypto_key.signing.id}/cryptoKeyVersions/1\"", "kmsKey = \"${google_kms_crypto_key.audit.id}/cryptoKeyVersions/1\"", "archive       = \"gs://${google_storage_bucket.audit.name}/aegis/\"", "google_service_account.decision.email" })
+        {
+            Assert.Contains(expected, values, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task TerraformFmt_EveryModule_IsFormatted()
+    {
+        var terraform = InstallTools.OnPath("terraform");
+        if (terraform is null)
+        {
+            Assert.Skip("terraform is not on PATH (the project's Debian machines have it; CI runs this test)");
+        }
+
+        var run = await InstallTools.RunAsync(terraform!, null, RepositoryPaths.Root, "fmt", "-check", "-recursive", "-diff", "terraform");
+
+        Assert.True(run.Exit == 0, run.Out + run.Err);
     }
 
     [Fact]
@@ -139,7 +209,7 @@ public partial class TerraformTests
         Assert.Equal("${google_storage_bucket.bundles.name}", Resource(module, "google_storage_bucket_iam_member", "operator")["bucket"]!.GetValue<string>());
         Assert.Equal("STANDARD_HA", Resource(module, "google_redis_instance", "aegis")["tier"]!.GetValue<string>());
         Assert.Contains("google_logging_project_bucket_config.audit.id", Resource(module, "google_logging_project_sink", "audit")["destination"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.All(["bundle_bucket", "signing_key", "operator_service_account_email", "redis_url", "helm_values"], o => Assert.NotNull(module["output"]![o]));
+        Assert.All(["bundle_bucket", "signing_key", "operator_service_account_email", "redis_url", "audit_bucket", "audit_key", "decision_service_account_email", "helm_values"], o => Assert.NotNull(module["output"]![o]));
     }
 
     [Theory]

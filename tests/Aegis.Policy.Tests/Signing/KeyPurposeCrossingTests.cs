@@ -64,14 +64,16 @@ public class KeyPurposeCrossingTests
     public async Task AuditChain_CheckpointSignedWithAnotherPurposesKey_Refused(string purpose)
     {
         var signer = purpose == "bundle" ? TestKeys.Signer : TestKeys.TokenSigner;
-        var line = AuditChain.Line(1, AuditChain.Genesis, new JsonObject { ["decisionId"] = "d1" });
-        var checkpoint = await AuditChain.CheckpointAsync(2, AuditChain.Hash(line), DateTimeOffset.UnixEpoch, signer);
+        var keys = AuditKeys.Parse(TestKeys.Jwks.ToJson());
+        var forged = new Aegis.TestSupport.Audit.AuditChainBuilder("r1", TestKeys.AuditSigner, DateTimeOffset.UnixEpoch).Segment().Decisions(2);
+        await forged.CheckpointAsync(by: signer);
+        var honest = new Aegis.TestSupport.Audit.AuditChainBuilder("r1", TestKeys.AuditSigner, DateTimeOffset.UnixEpoch).Segment().Decisions(2);
+        await honest.CheckpointAsync();
 
-        var result = AuditChain.Verify([System.Text.Encoding.UTF8.GetString(line), System.Text.Encoding.UTF8.GetString(checkpoint)], TestKeys.Jwks);
+        var refused = AuditVerifier.Verify(forged.Sources(), keys);
 
-        Assert.False(result.Valid);
-        Assert.Equal(2, result.Record);
-        Assert.True(AuditChain.Verify([System.Text.Encoding.UTF8.GetString(line),
-            System.Text.Encoding.UTF8.GetString(await AuditChain.CheckpointAsync(2, AuditChain.Hash(line), DateTimeOffset.UnixEpoch, TestKeys.AuditSigner))], TestKeys.Jwks).Valid);
+        Assert.False(refused.Valid);
+        Assert.Contains(refused.Problems, p => p.Reason == AuditProblems.CheckpointInvalid);
+        Assert.True(AuditVerifier.Verify(honest.Sources(), keys).Valid);
     }
 }

@@ -14,15 +14,18 @@ using Microsoft.Extensions.Logging;
 namespace Aegis.TestSupport.Storage;
 
 /// <summary>
-/// An in-process Cloud Storage JSON API endpoint for tests: resumable uploads (initiate, then PUT with Content-Range),
-/// media downloads with <c>x-goog-hash</c>, generations, bearer-token authentication and the JSON API's error bodies.
+/// An in-process Cloud Storage JSON API endpoint for tests: resumable uploads (initiate, then PUT with Content-Range,
+/// honouring <c>ifGenerationMatch</c>), media downloads with <c>x-goog-hash</c>, listing, generations, bucket retention
+/// policies (objects held until <c>retentionExpirationTime</c>, never replaced before), bearer-token authentication and
+/// the JSON API's error bodies.
 /// The real Google.Cloud.Storage.V1 client talks to it.
 /// </summary>
 public sealed class GcsTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, List<StoredObject>>> _buckets = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (string Bucket, string Name, string ContentType)> _uploads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Bucket, string Name, string ContentType, string? IfGenerationMatch)> _uploads = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TimeSpan> _retention = new(StringComparer.Ordinal);
     private long _generation = 1_700_000_000_000_000;
 
     private GcsTestServer(WebApplication app, string token)
@@ -46,6 +49,7 @@ public sealed class GcsTestServer : IAsyncDisposable
         app.MapPost("/upload/storage/v1/b/{bucket}/o", server.InitiateAsync);
         app.MapPut("/upload/storage/v1/b/{bucket}/o", server.UploadAsync);
         app.MapGet("/storage/v1/b/{bucket}/o/{**name}", server.GetAsync);
+        app.MapGet("/storage/v1/b/{bucket}/o", server.ListAsync);
         app.Use(async (context, next) =>
         {
             server.Requests.Enqueue($"{context.Request.Method} {context.Request.Path}{(context.Request.Query.TryGetValue("uploadType", out var t) ? "?uploadType=" + t : "")}");
@@ -76,7 +80,15 @@ public sealed class GcsTestServer : IAsyncDisposable
         return server;
     }
 
-    public void CreateBucket(string name) => _buckets[name] = new(StringComparer.Ordinal);
+    /// <summary>Creates a bucket; with <paramref name="retention"/> it has a (locked) retention policy of that length.</summary>
+    public void CreateBucket(string name, TimeSpan? retention = null)
+    {
+        _buckets[name] = new(StringComparer.Ordinal);
+        if (retention is { } r)
+        {
+            _retention[name] = r;
+        }
+    }
 
     /// <summary>Every generation of an object, oldest first.</summary>
     public IReadOnlyList<(long Generation, byte[] Content)> Generations(string bucket, string name) =>
@@ -105,7 +117,14 @@ public sealed class GcsTestServer : IAsyncDisposable
         }
 
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
-        _uploads[id] = (bucket, name, metadata?["contentType"]?.GetValue<string>() ?? context.Request.Headers["X-Upload-Content-Type"].ToString());
+        var ifGenerationMatch = context.Request.Query["ifGenerationMatch"].ToString() is { Length: > 0 } g ? g : null;
+        if (Refusal(bucket, name, ifGenerationMatch) is { } refusal)
+        {
+            await ErrorAsync(context.Response, refusal.Status, refusal.Reason, refusal.Message);
+            return;
+        }
+
+        _uploads[id] = (bucket, name, metadata?["contentType"]?.GetValue<string>() ?? context.Request.Headers["X-Upload-Content-Type"].ToString(), ifGenerationMatch);
         context.Response.Headers.Location = $"{Url}/upload/storage/v1/b/{bucket}/o?uploadType=resumable&upload_id={id}";
     }
 
@@ -130,7 +149,16 @@ public sealed class GcsTestServer : IAsyncDisposable
             return;
         }
 
-        var stored = new StoredObject(upload.Name, Interlocked.Increment(ref _generation), content, upload.ContentType);
+        if (Refusal(bucket, upload.Name, upload.IfGenerationMatch) is { } refusal)
+        {
+            await ErrorAsync(context.Response, refusal.Status, refusal.Reason, refusal.Message);
+            return;
+        }
+
+        var stored = new StoredObject(upload.Name, Interlocked.Increment(ref _generation), content, upload.ContentType)
+        {
+            RetentionExpiration = _retention.TryGetValue(bucket, out var retention) ? DateTimeOffset.UtcNow + retention : null,
+        };
         _buckets[bucket].AddOrUpdate(upload.Name, _ => [stored], (_, list) => [.. list, stored]);
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(stored.Resource(bucket).ToJsonString());
@@ -167,6 +195,34 @@ public sealed class GcsTestServer : IAsyncDisposable
         await context.Response.Body.WriteAsync(stored.Content);
     }
 
+    // ifGenerationMatch=0 means "only if no live object has this name"; a retention policy forbids replacing an object early.
+    private (int Status, string Reason, string Message)? Refusal(string bucket, string name, string? ifGenerationMatch)
+    {
+        var existing = _buckets.TryGetValue(bucket, out var objects) && objects.TryGetValue(name, out var list) ? list[^1] : null;
+        if (ifGenerationMatch is { } wanted && (existing?.Generation.ToString(CultureInfo.InvariantCulture) ?? "0") != wanted)
+        {
+            return (412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.");
+        }
+
+        return existing?.RetentionExpiration is { } until && until > DateTimeOffset.UtcNow
+            ? (403, "retentionPolicyNotMet", $"Object '{bucket}/{name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until {until:O}")
+            : null;
+    }
+
+    private async Task ListAsync(HttpContext context, string bucket)
+    {
+        if (!_buckets.TryGetValue(bucket, out var objects))
+        {
+            await ErrorAsync(context.Response, 404, "notFound", "The specified bucket does not exist.");
+            return;
+        }
+
+        var prefix = context.Request.Query["prefix"].ToString();
+        var items = new JsonArray([.. objects.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(o => o.Key, StringComparer.Ordinal).Select(o => (JsonNode)o.Value[^1].Resource(bucket))]);
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(new JsonObject { ["kind"] = "storage#objects", ["items"] = items }.ToJsonString());
+    }
+
     private static async Task ErrorAsync(HttpResponse response, int status, string reason, string message)
     {
         response.StatusCode = status;
@@ -190,6 +246,8 @@ public sealed class GcsTestServer : IAsyncDisposable
 
     private sealed record StoredObject(string Name, long Generation, byte[] Content, string ContentType)
     {
+        public DateTimeOffset? RetentionExpiration { get; init; }
+
         public string Md5 { get; } = Convert.ToBase64String(MD5.HashData(Content));
         public string Crc32c { get; } = Convert.ToBase64String(Crc32cBigEndian(Content));
 
@@ -205,6 +263,7 @@ public sealed class GcsTestServer : IAsyncDisposable
             ["size"] = Content.Length.ToString(CultureInfo.InvariantCulture),
             ["md5Hash"] = Md5,
             ["crc32c"] = Crc32c,
+            ["retentionExpirationTime"] = RetentionExpiration?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
         };
     }
 

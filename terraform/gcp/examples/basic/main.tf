@@ -10,6 +10,7 @@ module "aegis" {
   project_id         = "acme-prod"
   region             = "europe-west4"
   bundle_bucket_name = "acme-aegis-bundles"
+  audit_bucket_name  = "acme-aegis-audit"
   network            = "projects/acme-prod/global/networks/gke"
   labels             = { team = "platform" }
 }
