@@ -14,8 +14,13 @@ public static class DecisionApi
     public static void Map(IEndpointRouteBuilder app, IReadOnlyList<string> requiredTenants)
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (BundleStore bundles) =>
+        app.MapGet("/readyz", (BundleStore bundles, Hosting.ShutdownGate shutdown) =>
         {
+            if (shutdown.Draining)
+            {
+                return Results.Text("not ready: shutting down\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
             var missing = requiredTenants.Where(t => bundles.Get(t) is null).ToList();
             return missing.Count == 0 && (requiredTenants.Count > 0 || !bundles.Bundles.IsEmpty)
                 ? Results.Text("ready\n")
