@@ -22,7 +22,8 @@ public sealed class ToolsListFilter(string? requestId, Func<string, bool> mayCal
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body);
+            // Duplicate members are refused at parse time (as for request bodies): JsonObject would throw on first access.
+            root = JsonNode.Parse(body, documentOptions: CallReader.BodyOptions);
         }
         catch (JsonException)
         {
@@ -44,7 +45,7 @@ public sealed class ToolsListFilter(string? requestId, Func<string, bool> mayCal
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(message.Data);
+            root = JsonNode.Parse(message.Data, documentOptions: CallReader.BodyOptions);
         }
         catch (JsonException)
         {
