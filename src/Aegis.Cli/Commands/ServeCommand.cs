@@ -298,6 +298,16 @@ internal static class ServeCommand
             var load = ManifestLoader.LoadPaths([manifests]);
             ValidateCommand.PrintErrors(load, console);
             var tenants = BundleCompiler.Tenants(load);
+
+            // A file that cannot be read (a YAML syntax error) may hold any tenant's objects: compiling the rest would
+            // publish bundles without them, so every tenant keeps its last good bundle until the file is fixed.
+            var unreadable = load.Errors.Where(e => e.ObjectRef is null).Select(e => e.File).Distinct(StringComparer.Ordinal).ToList();
+            if (unreadable.Count > 0)
+            {
+                console.Error.WriteLine($"{string.Join(", ", unreadable)}: cannot be read; every tenant keeps its last good bundle until it is fixed");
+                return tenants;
+            }
+
             foreach (var tenant in tenants)
             {
                 var bad = load.Rejected.Where(r => r.Tenant == tenant).ToList();
