@@ -159,9 +159,9 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
     }
 
     /// <summary>What a block_actions payload asks: the clicking user and the Aegis button (null Action for others).</summary>
-    private sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request, Uri? ResponseUrl = null);
+    internal sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request, Uri? ResponseUrl = null);
 
-    private static Click? Parse(byte[] body, out string error)
+    internal static Click? Parse(byte[] body, out string error)
     {
         var form = QueryHelpers.ParseQuery(Encoding.UTF8.GetString(body));
         if (!form.TryGetValue("payload", out var payload) || payload.Count != 1)
