@@ -100,7 +100,7 @@ public static class DecisionApi
     }
 
     /// <summary>Parses a JSON body of at most <see cref="MaxBodyBytes"/>; otherwise the problem to answer with.</summary>
-    private static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
+    internal static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
     {
         if (http.ContentLength > MaxBodyBytes)
         {
@@ -166,7 +166,7 @@ public static class DecisionApi
     }
 
     /// <summary>Reads the same input as <c>aegis eval</c>; the agent comes from the token, and tenant/agent.id, if given, must match it.</summary>
-    private static bool TryRead(JsonElement root, HttpRequest http, out DecisionRequest request, out string error)
+    internal static bool TryRead(JsonElement root, HttpRequest http, out DecisionRequest request, out string error)
     {
         request = null!;
         if (root.ValueKind != JsonValueKind.Object)
