@@ -19,6 +19,12 @@ public sealed class ToolsListFilter(string? requestId, Func<string, bool> mayCal
     /// <summary>The filtered JSON answer, or null when <paramref name="body"/> is not the answer to this request (passed on as is).</summary>
     public byte[]? FilterJson(ReadOnlySpan<byte> body)
     {
+        // The parser leaves strings undecoded until read, and reading an invalid UTF-8 one throws: refuse it up front.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return null;
+        }
+
         JsonNode? root;
         try
         {
