@@ -36,6 +36,12 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
     /// <summary>Answers one AdmissionReview given as JSON bytes.</summary>
     public async Task<WebhookAnswer> ReviewAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
+        // Strings are decoded only when read, and an invalid UTF-8 one would throw there rather than here.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            return BadRequest("the body is not JSON: it is not valid UTF-8");
+        }
+
         JsonNode? review;
         try
         {
