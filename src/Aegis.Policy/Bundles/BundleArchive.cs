@@ -119,7 +119,7 @@ public static class BundleArchive
                 }
             }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException)
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException or NotSupportedException)
         {
             throw new InvalidDataException("not a gzipped tar bundle: " + e.Message, e);
         }
