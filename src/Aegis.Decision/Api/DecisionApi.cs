@@ -104,17 +104,45 @@ public static class DecisionApi
     {
         if (http.ContentLength > MaxBodyBytes)
         {
-            return (null, Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes"));
+            return (null, TooLarge());
+        }
+
+        // A chunked body states no length: read at most one byte past the limit rather than whatever it streams.
+        byte[] body;
+        try
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await http.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > MaxBodyBytes)
+                {
+                    return (null, TooLarge());
+                }
+            }
+
+            body = buffer.ToArray();
+        }
+        catch (IOException e)
+        {
+            // Kestrel's BadHttpRequestException (a malformed chunk, a client that stopped sending) is an IOException.
+            return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body could not be read: " + e.Message));
         }
 
         try
         {
-            return (await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false), null);
+            // As on the wire: a member named twice is refused (which one would the caller mean?), nesting is bounded,
+            // and invalid UTF-8 is a parse error rather than an exception when a string is read.
+            return (Calls.CallReader.ParseBody(body), null);
         }
         catch (JsonException e)
         {
             return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message));
         }
+
+        static IResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, ServerReasons.RequestMalformed, $"the body is larger than {MaxBodyBytes} bytes");
     }
 
     private static string? BearerToken(HttpRequest http) =>
