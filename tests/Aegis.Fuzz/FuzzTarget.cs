@@ -13,6 +13,18 @@ public sealed class FuzzTarget
 
     public required Action<byte[]> Run { get; init; }
 
+    /// <summary>
+    /// Fails the input when a decision came back as the catch-all <c>internal_error</c>: the decision service turns any
+    /// exception into that denial (fail closed), which would otherwise hide from the fuzzer the bug that threw it.
+    /// </summary>
+    public static void NoInternalError(string? reason, string? message)
+    {
+        if (reason == "internal_error")
+        {
+            throw new InvalidOperationException("the decision was internal_error (an exception caught inside): " + message);
+        }
+    }
+
     /// <summary>Runs one input in process; the crash (the escaped exception) or null.</summary>
     public string? Replay(byte[] input)
     {

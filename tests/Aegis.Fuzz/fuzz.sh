@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs AFL++ on each fuzz target for FUZZ_SECONDS and prints one line per target. Called by `make fuzz`, which has
 # published tests/Aegis.Fuzz to $FUZZ_DIR/bin and instrumented the Aegis assemblies there with sharpfuzz.
-# Crashes are copied to $FUZZ_DIR/crashes/TARGET/: replay one with
-#   dotnet $FUZZ_DIR/bin/Aegis.Fuzz.dll TARGET --replay FILE
+# Crashes are copied to $FUZZ_DIR/crashes/TARGET/: replay one with the uninstrumented build (instrumented assemblies
+# only run under afl-fuzz), which prints the exception:
+#   dotnet run --project tests/Aegis.Fuzz -- TARGET --replay FILE
 # and, once fixed, keep it as tests/Aegis.Fuzz/regressions/TARGET/NAME (the replay test runs it on every `make test`).
 set -euo pipefail
 fuzz_dir=${FUZZ_DIR:?}

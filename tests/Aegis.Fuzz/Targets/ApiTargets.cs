@@ -27,6 +27,7 @@ internal static class ApiTargets
             if (DecisionApi.TryRead(document.RootElement, http.Request, out var request, out _))
             {
                 var outcome = host.Decisions.DecideAsync(request).GetAwaiter().GetResult();
+                FuzzTarget.NoInternalError(outcome.Reason, outcome.Message);
                 using (outcome.Call)
                 {
                     _ = DecisionApi.OutcomeJson(outcome);

@@ -79,6 +79,7 @@ internal static class CallTargets
                 },
             };
             var outcome = host.Decisions.DecidePolicyOnly(request, "fuzz");
+            FuzzTarget.NoInternalError(outcome.Reason, outcome.Message);
             using (outcome.Call)
             {
                 _ = Refusals.For(outcome);

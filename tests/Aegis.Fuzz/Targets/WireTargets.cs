@@ -43,6 +43,7 @@ internal static class WireTargets
         }
 
         var outcome = FuzzHost.Instance.Decisions.DecidePolicyOnly(request, "fuzz");
+        FuzzTarget.NoInternalError(outcome.Reason, outcome.Message);
         using (outcome.Call)
         {
             _ = CheckResponseBuilder.Build(outcome, request);
