@@ -45,7 +45,8 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
         JsonNode? review;
         try
         {
-            review = JsonNode.Parse(body.Span);
+            // A member named twice would throw on first access; the API server never sends one.
+            review = JsonNode.Parse(body.Span, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -68,6 +69,13 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
         if (request["object"] is not JsonObject pod)
         {
             return BadRequest("AdmissionReview request.object: required for a pod CREATE, and must be an object");
+        }
+
+        // The injector reads these as objects; the API server sends them typed, a direct caller might not.
+        if (pod["metadata"] is not (null or JsonObject) || pod["spec"] is not (null or JsonObject)
+            || pod["metadata"]?["labels"] is not (null or JsonObject) || pod["metadata"]?["annotations"] is not (null or JsonObject))
+        {
+            return BadRequest("AdmissionReview request.object: metadata, metadata.labels, metadata.annotations and spec must be objects");
         }
 
         var ns = request["namespace"]?.ToString() is { Length: > 0 } requestNs ? requestNs : pod["metadata"]?["namespace"]?.ToString();

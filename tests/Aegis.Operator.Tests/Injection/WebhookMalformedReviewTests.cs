@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Aegis.TestSupport.Admission;
 
 namespace Aegis.Operator.Tests.Injection;
@@ -17,5 +18,34 @@ public class WebhookMalformedReviewTests
 
         Assert.Equal(400, answer.StatusCode);
         Assert.Contains("not valid UTF-8", answer.Body, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("annotations", "must be objects")]
+    [InlineData("spec", "must be objects")]
+    [InlineData("twice", "not JSON")]
+    public async Task ReviewAsync_ObjectOfTheWrongShape_Is400NotAnException(string wrong, string reason)
+    {
+        var pod = AdmissionFixtures.RealisticPod();
+        switch (wrong)
+        {
+            case "annotations":
+                pod["metadata"]!["annotations"] = new JsonArray(1);
+                break;
+            case "spec":
+                pod["spec"] = "none";
+                break;
+        }
+
+        var json = AdmissionFixtures.Review(pod).ToJsonString();
+        if (wrong == "twice")
+        {
+            json = json.Replace("\"kind\":\"AdmissionReview\"", "\"kind\":\"AdmissionReview\",\"kind\":\"AdmissionReview\"", StringComparison.Ordinal);
+        }
+
+        var answer = await new WebhookHarness().Webhook.ReviewAsync(Encoding.UTF8.GetBytes(json), CancellationToken.None);
+
+        Assert.Equal(400, answer.StatusCode);
+        Assert.Contains(reason, answer.Body, StringComparison.Ordinal);
     }
 }
