@@ -8,15 +8,6 @@ public class BrokenInputCommandTests
     /// <summary>The case the issue reported: YamlDotNet's scanner threw InvalidOperationException on it.</summary>
     private const string UnclosedFlowMapping = "apiVersion: aegis.dev/v1alpha1\nkind: AgentPolicy\nmetadata: {name: p6, namespace: ns\nspec: [\n";
 
-    private const string Policy = """
-        apiVersion: aegis.dev/v1alpha1
-        kind: AgentPolicy
-        metadata: { name: p, namespace: dev }
-        spec:
-          tenant: acme
-          rules: [ { name: first, match: { tools: ["x"] }, effect: allow } ]
-        """;
-
     public static TheoryData<string> FileOrFolder => ["file", "folder"];
 
     [Theory]
@@ -24,7 +15,7 @@ public class BrokenInputCommandTests
     public async Task Validate_UnreadableYaml_PrintsTheErrorWithItsPositionAndExitsOne(string given)
     {
         using var dir = new TempDirectory();
-        dir.Write("good.yaml", Policy);
+        dir.Write("good.yaml", ServedPolicy.Yaml);
         var broken = dir.Write("broken.yaml", UnclosedFlowMapping);
 
         var run = await CliRun.RunAsync("validate", given == "file" ? broken : dir.Path);
@@ -38,7 +29,7 @@ public class BrokenInputCommandTests
     public async Task Test_PoliciesInAFolderReachedThroughDotDot_AreLoadedAndTheCasesRun()
     {
         using var dir = new TempDirectory();
-        dir.Write("manifests/p.yaml", Policy);
+        dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
         dir.Write("tests/p_test.yaml", """
             policies: ["../manifests"]
             cases:

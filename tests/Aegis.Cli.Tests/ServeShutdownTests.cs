@@ -12,15 +12,6 @@ namespace Aegis.Cli.Tests;
 /// </summary>
 public class ServeShutdownTests
 {
-    private const string Policy = """
-        apiVersion: aegis.dev/v1alpha1
-        kind: AgentPolicy
-        metadata: { name: p, namespace: dev }
-        spec:
-          tenant: acme
-          rules: [ { name: first, match: { tools: ["x"] }, effect: allow } ]
-        """;
-
     private static readonly TimeSpan ExitWithin = TimeSpan.FromSeconds(20);
 
     public static TheoryData<string, string> ModesAndSignals => new()
@@ -109,7 +100,7 @@ public class ServeShutdownTests
         // What `make run` runs, in a process group of its own as a terminal's foreground job; Ctrl+C signals the whole
         // group, so dotnet run and the server both receive it once.
         using var dir = new TempDirectory();
-        dir.Write("manifests/p.yaml", Policy);
+        dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
         await using var run = AegisProcess.StartCommand(
             ["dotnet", "run", "--no-build", "-c", configuration, "--project", "src/Aegis.Cli", "--no-launch-profile", "--",
@@ -147,7 +138,7 @@ public class ServeShutdownTests
         public static async Task<ServedProcess> StartAsync(string mode, params string[] extra)
         {
             var dir = new TempDirectory();
-            dir.Write("manifests/p.yaml", Policy);
+            dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
             var keys = Path.Combine(dir.Path, "keys");
             string key;
             AegisProcess process;
@@ -166,7 +157,7 @@ public class ServeShutdownTests
                 key = Path.Combine(keys, "signing-key.pem");
                 var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "manifests"), "--key", key, "--out", Path.Combine(dir.Path, "bundles"));
                 Assert.True(compile.ExitCode == 0, compile.ToString());
-                (standIn, var origin) = OperatorStandIn(new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                (standIn, var origin) = ServedPolicy.OperatorStandIn(new Dictionary<string, byte[]>(StringComparer.Ordinal)
                 {
                     ["/bundles/acme"] = File.ReadAllBytes(Path.Combine(dir.Path, "bundles", "acme.tar.gz")),
                     ["/.well-known/jwks.json"] = File.ReadAllBytes(Path.Combine(keys, "jwks.json")),
@@ -215,39 +206,6 @@ public class ServeShutdownTests
             Http.Dispose();
             operatorStandIn?.Close();
             dir.Dispose();
-        }
-
-        private static (System.Net.HttpListener Listener, string Origin) OperatorStandIn(Dictionary<string, byte[]> files)
-        {
-            var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            var origin = $"http://127.0.0.1:{((IPEndPoint)probe.LocalEndpoint).Port}";
-            probe.Stop();
-            var listener = new System.Net.HttpListener();
-            listener.Prefixes.Add(origin + "/");
-            listener.Start();
-            _ = Task.Run(async () =>
-            {
-                while (listener.IsListening)
-                {
-                    HttpListenerContext context;
-                    try
-                    {
-                        context = await listener.GetContextAsync();
-                    }
-                    catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
-                    {
-                        return;
-                    }
-
-                    var found = files.TryGetValue(context.Request.Url!.AbsolutePath, out var body);
-                    context.Response.StatusCode = found ? 200 : 404;
-                    context.Response.Headers["ETag"] = "\"r1\"";
-                    await context.Response.OutputStream.WriteAsync(body ?? []);
-                    context.Response.Close();
-                }
-            });
-            return (listener, origin);
         }
     }
 

@@ -1,6 +1,4 @@
 using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using Aegis.TestSupport;
 
 namespace Aegis.Cli.Tests;
@@ -11,27 +9,18 @@ namespace Aegis.Cli.Tests;
 /// </summary>
 public class ServeWatchTests
 {
-    private const string Policy = """
-        apiVersion: aegis.dev/v1alpha1
-        kind: AgentPolicy
-        metadata: { name: p, namespace: dev }
-        spec:
-          tenant: acme
-          rules: [ { name: first, match: { tools: ["x"] }, effect: allow } ]
-        """;
-
     [Fact]
     public async Task Serve_BrokenFileSaved_KeepsServingTheLastGoodRevisionUntilItIsFixed()
     {
         using var dir = new TempDirectory();
-        var policyFile = dir.Write("manifests/p.yaml", Policy);
-        var other = dir.Write("manifests/other.yaml", Policy.Replace("name: p,", "name: other,", StringComparison.Ordinal).Replace("\"x\"", "\"y\"", StringComparison.Ordinal));
+        var policyFile = dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
+        var other = dir.Write("manifests/other.yaml", ServedPolicy.Yaml.Replace("name: p,", "name: other,", StringComparison.Ordinal).Replace("\"x\"", "\"y\"", StringComparison.Ordinal));
         var state = Path.Combine(dir.Path, "state");
         await using var serve = AegisProcess.Start("serve", "--manifests", Path.Combine(dir.Path, "manifests"), "--state-dir", state, "--grpc-port", "0", "--http-port", "0");
         var banner = await serve.WaitForAsync(@"JSON API\s+http://127\.0\.0\.1:(\d+)/v1/decide", "the serve banner");
         using var http = new HttpClient { BaseAddress = new Uri("http://127.0.0.1:" + banner.Groups[1].Value) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--key", Path.Combine(state, "keys", "signing-key.pem"))).Out.Trim());
-        var (effect, revision) = await DecideAsync(http, "x");
+        var (effect, revision) = await ServedPolicy.DecideAsync(http, "x");
         Assert.Equal("allow", effect);
 
         // The broken file held one of acme's two policies: compiling the other alone would drop it from the bundle.
@@ -39,24 +28,16 @@ public class ServeWatchTests
         await serve.WaitForAsync(@"other\.yaml: cannot be read; every tenant keeps its last good bundle", "the broken file reported by name");
 
         Assert.Contains($"{other}:4:1: YAML syntax error", serve.Output, StringComparison.Ordinal);
-        Assert.Equal(("allow", revision), await DecideAsync(http, "x"));
-        Assert.Equal("allow", (await DecideAsync(http, "y")).Effect);
+        Assert.Equal(("allow", revision), await ServedPolicy.DecideAsync(http, "x"));
+        Assert.Equal("allow", (await ServedPolicy.DecideAsync(http, "y")).Effect);
 
-        File.WriteAllText(other, Policy.Replace("name: p,", "name: other,", StringComparison.Ordinal).Replace("\"x\"", "\"y\"", StringComparison.Ordinal));
-        File.WriteAllText(policyFile, Policy.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
-        await Eventually.TrueAsync(async () => (await DecideAsync(http, "x")).Effect == "deny", "the fixed folder's new revision denying", TimeSpan.FromSeconds(30));
+        File.WriteAllText(other, ServedPolicy.Yaml.Replace("name: p,", "name: other,", StringComparison.Ordinal).Replace("\"x\"", "\"y\"", StringComparison.Ordinal));
+        File.WriteAllText(policyFile, ServedPolicy.Yaml.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
+        await Eventually.TrueAsync(async () => (await ServedPolicy.DecideAsync(http, "x")).Effect == "deny", "the fixed folder's new revision denying", TimeSpan.FromSeconds(30));
 
-        Assert.NotEqual(revision, (await DecideAsync(http, "x")).Revision);
+        Assert.NotEqual(revision, (await ServedPolicy.DecideAsync(http, "x")).Revision);
         Assert.DoesNotContain("Unhandled exception", serve.Output, StringComparison.Ordinal);
         await serve.SignalAsync("TERM");
         Assert.Equal(0, await serve.ExitCodeAsync(TimeSpan.FromSeconds(20)));
-    }
-
-    private static async Task<(string? Effect, string? Revision)> DecideAsync(HttpClient http, string tool)
-    {
-        using var response = await http.PostAsync("/v1/decide", new StringContent($$"""{"tool":"{{tool}}"}""", Encoding.UTF8, "application/json"));
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        var root = doc.RootElement;
-        return (root.TryGetProperty("effect", out var e) ? e.GetString() : null, root.TryGetProperty("revision", out var r) ? r.GetString() : null);
     }
 }
