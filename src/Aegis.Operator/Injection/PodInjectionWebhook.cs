@@ -96,7 +96,17 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
             return Respond(uid, new InjectionResult(InjectionOutcome.Rejected, $"the labels of namespace {ns} cannot be read: {e.Message}"));
         }
 
-        var result = injector.Decide(pod, ns, metadata ?? NamespaceMetadata.Empty);
+        InjectionResult result;
+        try
+        {
+            result = injector.Decide(pod, ns, metadata ?? NamespaceMetadata.Empty);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            // System.Text.Json's answer to a node of the wrong type (a securityContext that is a string, say) anywhere
+            // in the pod: the API server sends pods typed, so this is a caller that is not one, refused like any other.
+            return BadRequest("AdmissionReview request.object is not a well-formed Pod: " + e.Message);
+        }
         var dryRun = request["dryRun"]?.GetValueKind() == JsonValueKind.True;
         if (result.Outcome == InjectionOutcome.Injected && !dryRun)
         {

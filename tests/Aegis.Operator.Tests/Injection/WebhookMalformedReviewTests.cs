@@ -24,6 +24,7 @@ public class WebhookMalformedReviewTests
     [InlineData("annotations", "must be objects")]
     [InlineData("spec", "must be objects")]
     [InlineData("twice", "not JSON")]
+    [InlineData("securityContext", "not a well-formed Pod")]
     public async Task ReviewAsync_ObjectOfTheWrongShape_Is400NotAnException(string wrong, string reason)
     {
         var pod = AdmissionFixtures.RealisticPod();
@@ -34,6 +35,9 @@ public class WebhookMalformedReviewTests
                 break;
             case "spec":
                 pod["spec"] = "none";
+                break;
+            case "securityContext":
+                pod["spec"]!["securityContext"] = "root";
                 break;
         }
 
