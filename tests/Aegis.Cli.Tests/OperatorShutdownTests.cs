@@ -79,9 +79,9 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
     private string? Holder() => Api.Objects("coordination.k8s.io", "leases", "aegis-system").SingleOrDefault()?["spec"]?["holderIdentity"]?.ToString();
 
     [Theory]
-    [InlineData(CliProcess.SigTerm)]
-    [InlineData(CliProcess.SigInt)]
-    public async Task Signal_LeadingOperator_ExitsZeroAndReleasesItsLease(int signal)
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public async Task Signal_LeadingOperator_ExitsZeroAndReleasesItsLease(string signal)
     {
         var (process, http) = Operator("solo");
         using var _ = process;
@@ -89,7 +89,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
         await ReadyAsync(process, http);
         await Eventually.TrueAsync(() => Holder() == "solo", "solo leading", TimeSpan.FromSeconds(30));
 
-        process.Signal(signal);
+        await process.SignalAsync(signal);
         await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
 
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}:\n{process.Output}");
@@ -113,7 +113,7 @@ public sealed class OperatorShutdownTests : IAsyncLifetime
         await ReadyAsync(standby, standbyHttp);
 
         var signalled = Stopwatch.StartNew();
-        leader.Signal(CliProcess.SigTerm);
+        await leader.SignalAsync("TERM");
         await Eventually.TrueAsync(() => Holder() == "operator-b", "b leading", TimeSpan.FromSeconds(30));
         var handover = signalled.Elapsed;
         await leader.WaitForExitAsync(TimeSpan.FromSeconds(30));

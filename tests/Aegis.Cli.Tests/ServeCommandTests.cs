@@ -10,15 +10,6 @@ namespace Aegis.Cli.Tests;
 
 public class ServeCommandTests
 {
-    private const string Policy = """
-        apiVersion: aegis.dev/v1alpha1
-        kind: AgentPolicy
-        metadata: { name: p, namespace: dev }
-        spec:
-          tenant: acme
-          rules: [ { name: first, match: { tools: ["x"] }, effect: allow } ]
-        """;
-
     [Fact]
     public async Task Token_MintsAVerifiableTokenWithTheLocalKey()
     {
@@ -40,7 +31,7 @@ public class ServeCommandTests
     {
         using var dir = new TempDirectory();
         var manifests = Path.Combine(dir.Path, "manifests");
-        var policyFile = dir.Write("manifests/p.yaml", Policy);
+        var policyFile = dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
         var state = Path.Combine(dir.Path, "state");
         var output = new StringWriter();
         var stdout = TextWriter.Synchronized(output);
@@ -54,10 +45,10 @@ public class ServeCommandTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokenRun.Out.Trim());
 
-        Assert.Equal("allow", await EffectAsync(http, "x"));
+        Assert.Equal("allow", (await ServedPolicy.DecideAsync(http, "x")).Effect);
 
-        File.WriteAllText(policyFile, Policy.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
-        await Eventually.TrueAsync(async () => await EffectAsync(http, "x") == "deny", "the recompiled policy denying", TimeSpan.FromSeconds(30));
+        File.WriteAllText(policyFile, ServedPolicy.Yaml.Replace("effect: allow", "effect: deny", StringComparison.Ordinal));
+        await Eventually.TrueAsync(async () => (await ServedPolicy.DecideAsync(http, "x")).Effect == "deny", "the recompiled policy denying", TimeSpan.FromSeconds(30));
 
         await stop.CancelAsync();
         Assert.Equal(0, await serve);
@@ -68,7 +59,7 @@ public class ServeCommandTests
     public async Task Serve_BundleUrlMode_PollsSignedBundlesAndAnswers()
     {
         using var dir = new TempDirectory();
-        dir.Write("manifests/p.yaml", Policy);
+        dir.Write("manifests/p.yaml", ServedPolicy.Yaml);
         await CliRun.RunAsync("keys", "generate", "--out", Path.Combine(dir.Path, "keys"));
         var key = Path.Combine(dir.Path, "keys", "bundle-key.pem");
         var compile = await CliRun.RunAsync("compile", Path.Combine(dir.Path, "manifests"), "--key", key, "--out", Path.Combine(dir.Path, "bundles"));
@@ -78,25 +69,8 @@ public class ServeCommandTests
             ["/bundles/acme"] = File.ReadAllBytes(Path.Combine(dir.Path, "bundles", "acme.tar.gz")),
             ["/.well-known/jwks.json"] = File.ReadAllBytes(Path.Combine(dir.Path, "keys", "jwks.json")),
         };
-        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        var origin = $"http://127.0.0.1:{((System.Net.IPEndPoint)probe.LocalEndpoint).Port}";
-        probe.Stop();
-        using var operatorStandIn = new System.Net.HttpListener();
-        operatorStandIn.Prefixes.Add(origin + "/");
-        operatorStandIn.Start();
-        _ = Task.Run(async () =>
-        {
-            while (operatorStandIn.IsListening)
-            {
-                var context = await operatorStandIn.GetContextAsync();
-                var found = files.TryGetValue(context.Request.Url!.AbsolutePath, out var body);
-                context.Response.StatusCode = found ? 200 : 404;
-                context.Response.Headers["ETag"] = "\"r1\"";
-                await context.Response.OutputStream.WriteAsync(body ?? []);
-                context.Response.Close();
-            }
-        });
+        var (operatorStandIn, origin) = ServedPolicy.OperatorStandIn(files);
+        using var standIn = operatorStandIn;
         var output = new StringWriter();
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await CliRun.RunAsync("audit", "keygen", "--out", Path.Combine(dir.Path, "audit-keys"));
@@ -109,7 +83,7 @@ public class ServeCommandTests
         await Eventually.TrueAsync(() => (banner = Regex.Match(output.ToString(), @"HTTP :(\d+), bundles from")).Success, "the serve banner", TimeSpan.FromSeconds(30));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{banner.Groups[1].Value}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await CliRun.RunAsync("token", "--agent", "bot", "--tenant", "acme", "--issuer", "aegis-operator", "--key", Path.Combine(dir.Path, "keys", "token-key.pem"))).Out.Trim());
-        await Eventually.TrueAsync(async () => await EffectAsync(http, "x") == "allow", "a decision from the polled bundle", TimeSpan.FromSeconds(30));
+        await Eventually.TrueAsync(async () => (await ServedPolicy.DecideAsync(http, "x")).Effect == "allow", "a decision from the polled bundle", TimeSpan.FromSeconds(30));
 
         await stop.CancelAsync();
         Assert.Equal(0, await serve);
@@ -160,12 +134,5 @@ public class ServeCommandTests
             Assert.Equal(2, run.ExitCode);
             Assert.Contains(message, run.ToString(), StringComparison.Ordinal);
         }
-    }
-
-    private static async Task<string?> EffectAsync(HttpClient http, string tool)
-    {
-        using var response = await http.PostAsync("/v1/decide", new StringContent($$"""{"tool":"{{tool}}"}""", Encoding.UTF8, "application/json"));
-        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return doc.RootElement.TryGetProperty("effect", out var e) ? e.GetString() : null;
     }
 }

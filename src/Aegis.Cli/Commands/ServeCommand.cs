@@ -1,11 +1,13 @@
 using System.CommandLine;
 using System.Net;
+using Aegis.Cli.Shutdown;
 using Aegis.Decision.Hosting;
 using Aegis.State;
 using Aegis.Policy.Bundles;
 using Aegis.Policy.Loading;
 using Aegis.Policy.Identity;
 using Aegis.Policy.Signing;
+using Aegis.Policy.Values;
 
 namespace Aegis.Cli.Commands;
 
@@ -39,16 +41,26 @@ internal static class ServeCommand
         var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve gRPC over TLS with this PEM certificate (reread when it changes), e.g. the operator-issued /etc/aegis/tls/tls.crt" };
         var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key of --tls-cert" };
         var tlsHttp = new Option<bool>("--tls-http") { Description = "With --tls-cert: serve the HTTP API (decide, health, metrics) over TLS too" };
+        var drainTimeout = new Option<string>("--drain-timeout") { Description = "On SIGTERM or Ctrl+C: how long calls in flight may take to finish before they are cut", DefaultValueFactory = _ => "10s" };
         var caFile = new Option<FileInfo?>("--ca-file") { Description = "With --bundle-url: PEM CA bundle the operator's HTTPS is verified against (the mounted ConfigMap aegis-operator-ca), instead of the system store" };
-        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp, caFile };
+        var command = new Command("serve", "Run the decision server: on a folder of manifests with a development key, or on the operator's bundles") { manifests, bundleUrl, jwksUrl, tenant, listen, region, stateDir, grpcPort, httpPort, redis, otlp, approvals, meter, issuer, audience, tlsCert, tlsKey, tlsHttp, caFile, drainTimeout };
         var auditFlags = new AuditFlags();
         foreach (var option in auditFlags.Options)
         {
             command.Options.Add(option);
         }
 
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetAction(async (parse, invocationToken) =>
         {
+            if (!GoDuration.TryParse(parse.GetValue(drainTimeout), out var drain, out var drainError))
+            {
+                console.Error.WriteLine($"--drain-timeout: {drainError}");
+                return AegisCommand.BadInput;
+            }
+
+            // From here on the first SIGINT/SIGTERM starts the drain instead of System.CommandLine's 2 s cut-off.
+            using var signals = new ShutdownSignals(console.Error, outer: invocationToken);
+            var cancellationToken = signals.Token;
             if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
             {
                 console.Error.WriteLine($"--listen: \"{parse.GetValue(listen)}\" is not an IP address");
@@ -144,16 +156,8 @@ internal static class ServeCommand
 
                 console.Out.WriteLine($"aegis decision server on {address}: gRPC :{polling.GrpcPort}, HTTP :{polling.HttpPort}, bundles from {parse.GetValue(bundleUrl)}, tenants {string.Join(", ", parse.GetValue(tenant)!)}, "
                     + (clusterAudit.Options is { } a ? $"audit {a.Log.Directory} as replica {a.Log.Replica}" : "no audit log (--no-audit)"));
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    console.Out.WriteLine("stopping");
-                }
-
-                return 0;
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return await DrainAsync(polling, drain, signals, console).ConfigureAwait(false);
             }
 
             if (auditFlags.Check(parse, cluster: false) is { } auditError)
@@ -256,14 +260,23 @@ internal static class ServeCommand
                     await compiler.CompileAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                console.Out.WriteLine("stopping");
+                watcher.EnableRaisingEvents = false;
             }
 
-            return 0;
+            return await DrainAsync(server, drain, signals, console).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>Drains the server after a stop was asked for; 0 whether or not calls had to be cut at the deadline.</summary>
+    private static async Task<int> DrainAsync(RunningDecisionServer server, TimeSpan drain, ShutdownSignals signals, CliConsole console)
+    {
+        console.Out.WriteLine($"{signals.Signal ?? "stop requested"}: shutting down; /readyz is false and new calls are refused; calls in flight have {drain.TotalSeconds:0.###} s to finish (Ctrl+C again to exit at once)");
+        var drained = await server.DrainAsync(drain).ConfigureAwait(false);
+        console.Out.WriteLine(drained ? "drained; stopped" : "drain deadline reached: cut the calls still open; stopped");
+        return 0;
     }
 
     /// <summary>Starts the server; null (with the reason printed) when its certificate pair cannot be loaded.</summary>
@@ -365,6 +378,16 @@ internal static class ServeCommand
             var load = ManifestLoader.LoadPaths([manifests]);
             ValidateCommand.PrintErrors(load, console);
             var tenants = BundleCompiler.Tenants(load);
+
+            // A file that cannot be read (a YAML syntax error) may hold any tenant's objects: compiling the rest would
+            // publish bundles without them, so every tenant keeps its last good bundle until the file is fixed.
+            var unreadable = load.Errors.Where(e => e.ObjectRef is null).Select(e => e.File).Distinct(StringComparer.Ordinal).ToList();
+            if (unreadable.Count > 0)
+            {
+                console.Error.WriteLine($"{string.Join(", ", unreadable)}: cannot be read; every tenant keeps its last good bundle until it is fixed");
+                return tenants;
+            }
+
             foreach (var tenant in tenants)
             {
                 var bad = load.Rejected.Where(r => r.Tenant == tenant).ToList();

@@ -62,7 +62,26 @@ internal sealed class PolicyTestRunner(CliConsole console)
         }
 
         var baseDir = Path.GetDirectoryName(Path.GetFullPath(file))!;
-        var load = ManifestLoader.LoadPaths(policyPaths.Select(p => Path.Combine(baseDir, p?.GetValue<string>() ?? "")));
+        var policies = new List<string>();
+        foreach (var entry in policyPaths)
+        {
+            if (entry is not JsonValue value || !value.TryGetValue<string>(out var relative) || relative.Length == 0)
+            {
+                console.Error.WriteLine($"{file}: policies: every entry must be a path (a non-empty string), relative to the test file; got {entry?.ToJsonString() ?? "null"}");
+                return (0, Math.Max(cases.Count, 1));
+            }
+
+            // Resolved against the test file's folder and normalised, so "../manifests" names the folder beside it.
+            policies.Add(Path.GetFullPath(relative, baseDir));
+        }
+
+        var load = ManifestLoader.LoadPaths(policies);
+        if (load.Succeeded && load.Objects.Count == 0)
+        {
+            console.Error.WriteLine($"FAIL {file}: policies {string.Join(", ", policies)} hold no Aegis object; {cases.Count} case(s) not run");
+            return (0, Math.Max(cases.Count, 1));
+        }
+
         if (!load.Succeeded)
         {
             foreach (var error in load.Errors)

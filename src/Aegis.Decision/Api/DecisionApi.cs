@@ -14,8 +14,13 @@ public static class DecisionApi
     public static void Map(IEndpointRouteBuilder app, IReadOnlyList<string> requiredTenants)
     {
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", (BundleStore bundles) =>
+        app.MapGet("/readyz", (BundleStore bundles, Hosting.ShutdownGate shutdown) =>
         {
+            if (shutdown.Draining)
+            {
+                return Results.Text("not ready: shutting down\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
             var missing = requiredTenants.Where(t => bundles.Get(t) is null).ToList();
             return missing.Count == 0 && (requiredTenants.Count > 0 || !bundles.Bundles.IsEmpty)
                 ? Results.Text("ready\n")
@@ -95,37 +100,51 @@ public static class DecisionApi
     }
 
     /// <summary>
-    /// Parses a JSON body of at most <see cref="MaxBodyBytes"/>, however it is framed: Kestrel counts the bytes
-    /// actually read, so a chunked body without Content-Length is cut off at the cap too. Otherwise the problem to
-    /// answer with (413 with the reason for a body over the cap).
+    /// Parses a JSON body of at most <see cref="MaxBodyBytes"/>, however it is framed (a chunked body states no length,
+    /// so at most one byte past the cap is read); otherwise the problem to answer with (413 with the reason).
     /// </summary>
-    private static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
+    internal static async Task<(JsonDocument? Document, IResult? Problem)> ReadJsonAsync(HttpRequest http, CancellationToken cancellationToken)
     {
-        var tooLarge = Problem(StatusCodes.Status413PayloadTooLarge, BodyTooLarge, $"the body is larger than {MaxBodyBytes} bytes");
         if (http.ContentLength > MaxBodyBytes)
         {
-            return (null, tooLarge);
+            return (null, TooLarge());
         }
 
-        if (http.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is not { IsReadOnly: false } cap)
-        {
-            // Only a host that started reading the body first gets here: refuse rather than read without a cap.
-            return (null, Problem(StatusCodes.Status500InternalServerError, ServerReasons.RequestMalformed, "the request body cap cannot be applied"));
-        }
-
-        cap.MaxRequestBodySize = MaxBodyBytes;
+        byte[] body;
         try
         {
-            return (await JsonDocument.ParseAsync(http.Body, cancellationToken: cancellationToken).ConfigureAwait(false), null);
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await http.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > MaxBodyBytes)
+                {
+                    return (null, TooLarge());
+                }
+            }
+
+            body = buffer.ToArray();
+        }
+        catch (IOException e)
+        {
+            // Kestrel's BadHttpRequestException (a malformed chunk, a client that stopped sending) is an IOException.
+            return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body could not be read: " + e.Message));
+        }
+
+        try
+        {
+            // As on the wire: a member named twice is refused (which one would the caller mean?), nesting is bounded,
+            // and invalid UTF-8 is a parse error rather than an exception when a string is read.
+            return (Calls.CallReader.ParseBody(body), null);
         }
         catch (JsonException e)
         {
             return (null, Problem(StatusCodes.Status400BadRequest, ServerReasons.RequestMalformed, "the body is not valid JSON: " + e.Message));
         }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return (null, tooLarge);
-        }
+
+        static IResult TooLarge() => Problem(StatusCodes.Status413PayloadTooLarge, BodyTooLarge, $"the body is larger than {MaxBodyBytes} bytes");
     }
 
     /// <summary>The reason of a 413: the body went over <see cref="MaxBodyBytes"/>.</summary>
@@ -180,7 +199,7 @@ public static class DecisionApi
     }
 
     /// <summary>Reads the same input as <c>aegis eval</c>; the agent comes from the token, and tenant/agent.id, if given, must match it.</summary>
-    private static bool TryRead(JsonElement root, HttpRequest http, out DecisionRequest request, out string error)
+    internal static bool TryRead(JsonElement root, HttpRequest http, out DecisionRequest request, out string error)
     {
         request = null!;
         if (root.ValueKind != JsonValueKind.Object)

@@ -19,6 +19,15 @@ public static class CallReader
     /// </summary>
     public static readonly System.Text.Json.JsonDocumentOptions BodyOptions = new() { MaxDepth = 64, AllowDuplicateProperties = false };
 
+    /// <summary>
+    /// Parses a body with <see cref="BodyOptions"/>. Invalid UTF-8 is a <see cref="System.Text.Json.JsonException"/> here, as for any
+    /// other malformed JSON: the parser leaves strings undecoded, and reading one later would throw something else.
+    /// </summary>
+    public static System.Text.Json.JsonDocument ParseBody(ReadOnlyMemory<byte> body) =>
+        System.Text.Unicode.Utf8.IsValid(body.Span)
+            ? System.Text.Json.JsonDocument.Parse(body, BodyOptions)
+            : throw new System.Text.Json.JsonException("the body is not valid UTF-8");
+
     public static ObservedCall Read(ObservedRequest request, ToolCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(request);

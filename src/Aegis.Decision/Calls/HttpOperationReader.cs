@@ -38,7 +38,7 @@ public static class HttpOperationReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
+            document = CallReader.ParseBody(request.Body);
         }
         catch (JsonException e)
         {

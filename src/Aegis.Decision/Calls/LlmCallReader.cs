@@ -28,7 +28,7 @@ public static class LlmCallReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
+            document = CallReader.ParseBody(request.Body);
         }
         catch (JsonException e)
         {

@@ -41,7 +41,7 @@ public static class McpCallReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(request.Body, CallReader.BodyOptions);
+            document = CallReader.ParseBody(request.Body);
         }
         catch (JsonException e)
         {

@@ -19,10 +19,17 @@ public sealed class ToolsListFilter(string? requestId, Func<string, bool> mayCal
     /// <summary>The filtered JSON answer, or null when <paramref name="body"/> is not the answer to this request (passed on as is).</summary>
     public byte[]? FilterJson(ReadOnlySpan<byte> body)
     {
+        // The parser leaves strings undecoded until read, and reading an invalid UTF-8 one throws: refuse it up front.
+        if (!System.Text.Unicode.Utf8.IsValid(body))
+        {
+            return null;
+        }
+
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(body);
+            // Duplicate members are refused at parse time (as for request bodies): JsonObject would throw on first access.
+            root = JsonNode.Parse(body, documentOptions: CallReader.BodyOptions);
         }
         catch (JsonException)
         {
@@ -44,7 +51,7 @@ public sealed class ToolsListFilter(string? requestId, Func<string, bool> mayCal
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(message.Data);
+            root = JsonNode.Parse(message.Data, documentOptions: CallReader.BodyOptions);
         }
         catch (JsonException)
         {

@@ -105,14 +105,40 @@ public sealed record DecisionServerOptions
 /// <summary>A running decision server and the ports it listens on.</summary>
 public sealed class RunningDecisionServer(WebApplication app, int grpcPort, int httpPort) : IAsyncDisposable
 {
+    private int stopped;
+
     public WebApplication App { get; } = app;
     public int GrpcPort { get; } = grpcPort;
     public int HttpPort { get; } = httpPort;
     public BundleStore Bundles => App.Services.GetRequiredService<BundleStore>();
 
+    /// <summary>
+    /// Drains, then stops: /readyz turns false and new calls are refused at once; calls already admitted get up to
+    /// <paramref name="drain"/> to finish; then background work (bundle and key pollers, folder watchers) stops and the
+    /// listeners close, cutting whatever is still open (an ext_proc stream, a long answer). True when nothing was cut.
+    /// </summary>
+    public async Task<bool> DrainAsync(TimeSpan drain)
+    {
+        var gate = App.Services.GetRequiredService<ShutdownGate>();
+        gate.Begin();
+        using var deadline = new CancellationTokenSource(drain, App.Services.GetRequiredService<TimeProvider>());
+        var drained = await gate.WaitIdleAsync(deadline.Token).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref stopped, 1) == 0)
+        {
+            // Past the deadline the token is already cancelled, so Kestrel aborts the connections still open instead of waiting.
+            await App.StopAsync(deadline.Token).ConfigureAwait(false);
+        }
+
+        return drained;
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await App.StopAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref stopped, 1) == 0)
+        {
+            await App.StopAsync().ConfigureAwait(false);
+        }
+
         await App.DisposeAsync().ConfigureAwait(false);
     }
 }
@@ -124,6 +150,10 @@ public static class DecisionServer
     public static WebApplication Build(DecisionServerOptions options, Action<ILoggingBuilder>? logging = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
+
+        // The embedding command owns SIGINT/SIGTERM and drains through RunningDecisionServer.DrainAsync.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedHostLifetime>();
+        builder.Services.AddSingleton<ShutdownGate>();
 
         // One log line per request would cost more than the decision; spans and metrics carry that instead.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -290,6 +320,7 @@ public static class DecisionServer
         }
 
         var app = builder.Build();
+        app.Use(RefuseWhileDraining);
         app.MapGrpcService<ExtAuthzService>();
         app.MapGrpcService<ExtProcService>();
         DecisionApi.Map(app, options.Tenants);
@@ -329,6 +360,49 @@ public static class DecisionServer
         // Kestrel writes the bound endpoint back into the listen options, so port 0 reads as the real port here.
         var endpoints = app.Services.GetRequiredService<ListenEndpoints>();
         return new RunningDecisionServer(app, endpoints.Grpc!.IPEndPoint!.Port, endpoints.Http!.IPEndPoint!.Port);
+    }
+
+    /// <summary>Admits calls through the <see cref="ShutdownGate"/>; once draining, refuses them (probes and metrics still answer).</summary>
+    private static async Task RefuseWhileDraining(HttpContext context, RequestDelegate next)
+    {
+        if (context.Request.Path.Value is "/healthz" or "/readyz" or "/metrics")
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var gate = context.RequestServices.GetRequiredService<ShutdownGate>();
+        if (!gate.TryEnter())
+        {
+            await RefuseAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Exit();
+        }
+    }
+
+    private static Task RefuseAsync(HttpContext context)
+    {
+        const string message = "the decision server is shutting down; retry on another replica";
+        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true)
+        {
+            // A trailers-only gRPC answer: UNAVAILABLE is the status clients treat as "try elsewhere".
+            context.Response.ContentType = "application/grpc";
+            context.Response.Headers["grpc-status"] = "14";
+            context.Response.Headers["grpc-message"] = ShutdownGate.ShuttingDown;
+            return Task.CompletedTask;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers.Connection = "close";
+        return context.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["reason"] = ShutdownGate.ShuttingDown, ["message"] = message });
     }
 
     private sealed class ListenEndpoints

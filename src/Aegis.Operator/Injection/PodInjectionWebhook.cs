@@ -36,10 +36,17 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
     /// <summary>Answers one AdmissionReview given as JSON bytes.</summary>
     public async Task<WebhookAnswer> ReviewAsync(ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
+        // Strings are decoded only when read, and an invalid UTF-8 one would throw there rather than here.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span))
+        {
+            return BadRequest("the body is not JSON: it is not valid UTF-8");
+        }
+
         JsonNode? review;
         try
         {
-            review = JsonNode.Parse(body.Span);
+            // A member named twice would throw on first access; the API server never sends one.
+            review = JsonNode.Parse(body.Span, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -64,6 +71,13 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
             return BadRequest("AdmissionReview request.object: required for a pod CREATE, and must be an object");
         }
 
+        // The injector reads these as objects; the API server sends them typed, a direct caller might not.
+        if (pod["metadata"] is not (null or JsonObject) || pod["spec"] is not (null or JsonObject)
+            || pod["metadata"]?["labels"] is not (null or JsonObject) || pod["metadata"]?["annotations"] is not (null or JsonObject))
+        {
+            return BadRequest("AdmissionReview request.object: metadata, metadata.labels, metadata.annotations and spec must be objects");
+        }
+
         var ns = request["namespace"]?.ToString() is { Length: > 0 } requestNs ? requestNs : pod["metadata"]?["namespace"]?.ToString();
         if (string.IsNullOrEmpty(ns))
         {
@@ -82,7 +96,17 @@ public sealed partial class PodInjectionWebhook(PodInjector injector, INamespace
             return Respond(uid, new InjectionResult(InjectionOutcome.Rejected, $"the labels of namespace {ns} cannot be read: {e.Message}"));
         }
 
-        var result = injector.Decide(pod, ns, metadata ?? NamespaceMetadata.Empty);
+        InjectionResult result;
+        try
+        {
+            result = injector.Decide(pod, ns, metadata ?? NamespaceMetadata.Empty);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            // System.Text.Json's answer to a node of the wrong type (a securityContext that is a string, say) anywhere
+            // in the pod: the API server sends pods typed, so this is a caller that is not one, refused like any other.
+            return BadRequest("AdmissionReview request.object is not a well-formed Pod: " + e.Message);
+        }
         var dryRun = request["dryRun"]?.GetValueKind() == JsonValueKind.True;
         if (result.Outcome == InjectionOutcome.Injected && !dryRun)
         {

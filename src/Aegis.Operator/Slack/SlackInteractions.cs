@@ -159,9 +159,9 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
     }
 
     /// <summary>What a block_actions payload asks: the clicking user and the Aegis button (null Action for others).</summary>
-    private sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request, Uri? ResponseUrl = null);
+    internal sealed record Click(string UserId, string? UserName, string? Action, (string Namespace, string Name) Request, Uri? ResponseUrl = null);
 
-    private static Click? Parse(byte[] body, out string error)
+    internal static Click? Parse(byte[] body, out string error)
     {
         var form = QueryHelpers.ParseQuery(Encoding.UTF8.GetString(body));
         if (!form.TryGetValue("payload", out var payload) || payload.Count != 1)
@@ -173,7 +173,8 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
         JsonNode? json;
         try
         {
-            json = JsonNode.Parse(payload[0]!);
+            // A member named twice would throw on first access instead of here.
+            json = JsonNode.Parse(payload[0]!, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -181,13 +182,19 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
             return null;
         }
 
-        if (json?["type"]?.ToString() != "block_actions")
+        if (json is not JsonObject)
         {
-            error = $"payload.type \"{json?["type"]}\" is not block_actions";
+            error = "payload is not a JSON object";
             return null;
         }
 
-        if (json["user"]?["id"]?.ToString() is not { Length: > 0 } user)
+        if (json["type"]?.ToString() != "block_actions")
+        {
+            error = $"payload.type \"{json["type"]}\" is not block_actions";
+            return null;
+        }
+
+        if ((json["user"] as JsonObject)?["id"]?.ToString() is not { Length: > 0 } user)
         {
             error = "payload.user.id is missing";
             return null;
@@ -208,7 +215,7 @@ public sealed partial class SlackInteractions(IKubernetes client, string signing
         }
 
         var responseUrl = Uri.TryCreate(json["response_url"]?.ToString(), UriKind.Absolute, out var u) ? u : null;
-        return new Click(user, json["user"]?["username"]?.ToString(), action["action_id"]!.ToString(), (ns, name), responseUrl);
+        return new Click(user, json["user"]!["username"]?.ToString(), action["action_id"]!.ToString(), (ns, name), responseUrl);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "answering a Slack click through its response_url failed: {Reason}")]

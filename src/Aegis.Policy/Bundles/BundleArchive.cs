@@ -137,7 +137,7 @@ public static class BundleArchive
                 }
             }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or IOException && e is not BundleSizeException)
+        catch (Exception e) when ((e is InvalidDataException or FormatException or EndOfStreamException or IOException or NotSupportedException) && e is not BundleSizeException)
         {
             throw new InvalidDataException("not a gzipped tar bundle: " + e.Message, e);
         }

@@ -34,10 +34,22 @@ public static class ManifestLoader
         {
             if (Directory.Exists(path))
             {
-                var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                    .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
-                    .Where(f => !IsTestFile(f) && !f.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part.Length > 1))
-                    .Order(StringComparer.Ordinal);
+                // Hidden entries are judged below the folder given, never on the path to it: "../manifests" (or a
+                // folder under ~/.config) is the user's choice, while .git inside it is not manifests.
+                List<string> files;
+                try
+                {
+                    files = [.. Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                        .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal) || f.EndsWith(".json", StringComparison.Ordinal))
+                        .Where(f => !IsTestFile(f) && !IsHidden(Path.GetRelativePath(path, f)))
+                        .Order(StringComparer.Ordinal)];
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    result.Errors.Add(new LoadError(path, 0, 0, null, null, "cannot list: " + e.Message));
+                    continue;
+                }
+
                 foreach (var file in files)
                 {
                     LoadFile(file, result, seen);
@@ -55,6 +67,9 @@ public static class ManifestLoader
 
         return result;
     }
+
+    private static bool IsHidden(string relativePath) =>
+        relativePath.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.') && part.Length > 1);
 
     private static void LoadFile(string file, LoadResult result, Dictionary<string, string> seen)
     {
@@ -148,8 +163,11 @@ public static class ManifestLoader
         var obj = create();
         foreach (var (key, value) in root.Entries)
         {
-            var property = obj.GetType().GetProperty(char.ToUpperInvariant(key.Value[0]) + key.Value[1..]);
-            if (property is null || key.Value is "tenant" or "id")
+            // Only the object's own top-level fields, spelled exactly: "" or "Id" must not reach reflection.
+            var property = key.Value is "apiVersion" or "kind" or "metadata" or "spec" or "status"
+                ? obj.GetType().GetProperty(char.ToUpperInvariant(key.Value[0]) + key.Value[1..])
+                : null;
+            if (property is null)
             {
                 Error(key.Start, objectRef, key.Value, $"unknown field \"{key.Value}\" (known fields: apiVersion, kind, metadata, spec, status)");
                 continue;

@@ -60,6 +60,13 @@ public sealed class CompactJws
         }
 
         string? alg = null, kid = null;
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+        {
+            // JsonDocument decodes strings only when read, where invalid UTF-8 would throw instead of failing here.
+            error = "the JWS header is not valid JSON (not UTF-8)";
+            return false;
+        }
+
         try
         {
             using var doc = JsonDocument.Parse(header);
